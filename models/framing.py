@@ -1,0 +1,61 @@
+"""Face crop and resize for each generator's framing: the one place that knows where the face is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the face sits in a generator's image, as fractions of height and width.
+
+    `box` is (top, left, bottom, right) of a square-ish region holding the inner face (brows to chin),
+    the region face-recognition and attribute networks expect after alignment.
+    """
+
+    box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        t, l, b, r = self.box
+        if not (0.0 <= t < b <= 1.0 and 0.0 <= l < r <= 1.0):
+            raise ValueError(f"framing box {self.box} is not inside the unit square")
+
+
+# FFHQ-aligned StyleGAN2 images: pSp/e4e's ArcFace crop (35:223, 32:220 of 256).
+FFHQ = Framing(box=(35 / 256, 32 / 256, 223 / 256, 220 / 256))
+# The gan-face-generate DCGAN (DigiFace-1M chips): the face fills the frame, hair at the top.
+DIGIFACE = Framing(box=(0.06, 0.06, 0.98, 0.94))
+FULL = Framing()
+
+
+def check_images(images: torch.Tensor) -> None:
+    """Labelers take float NCHW RGB in [-1, 1]; anything else is a one-line error."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
+        raise ValueError(f"expected an image batch of shape (N, 3, H, W), got {shape}")
+    if not images.is_floating_point():
+        raise ValueError(f"expected float images in [-1, 1], got dtype {images.dtype}")
+    if images.shape[0] == 0 or images.shape[2] < 8 or images.shape[3] < 8:
+        raise ValueError(f"image batch {tuple(images.shape)} is empty or smaller than 8x8")
+
+
+def crop_resize(
+    images: torch.Tensor, framing: Framing, size: int | tuple[int, int], margin: float = 0.0
+) -> torch.Tensor:
+    """Crop the framing box (grown by `margin` of its size per side) and resize to `size`.
+
+    Differentiable, so losses can flow through it; the box is clamped to the image.
+    """
+    check_images(images)
+    _, _, h, w = images.shape
+    t, l, b, r = framing.box
+    dh, dw = (b - t) * margin, (r - l) * margin
+    t, l, b, r = max(t - dh, 0.0), max(l - dw, 0.0), min(b + dh, 1.0), min(r + dw, 1.0)
+    crop = images[:, :, round(t * h) : max(round(b * h), round(t * h) + 1), round(l * w) : max(round(r * w), round(l * w) + 1)]
+    out = (size, size) if isinstance(size, int) else size
+    if tuple(crop.shape[2:]) == tuple(out):
+        return crop
+    return F.interpolate(crop, size=out, mode="bilinear", align_corners=False, antialias=True)

@@ -1,0 +1,100 @@
+"""The Latent-To-Latent mapper (Khodadadeh et al., WACV 2022): w' = w + f(w, a, delta_a)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.weights import CheckpointError, existing_file
+
+
+@dataclass(frozen=True)
+class MapperConfig:
+    """Architecture of the mapper; everything needed to rebuild it from its export."""
+
+    latent_shape: tuple[int, ...]  # (w_dim,) for W and the DCGAN's z, (num_ws, w_dim) for W+
+    attributes: tuple[str, ...]  # attribute names, in the order of a and delta_a
+    hidden: int = 512  # width of the hidden layers
+    depth: int = 4  # number of linear layers (>= 2)
+
+    def __post_init__(self) -> None:
+        if len(self.latent_shape) not in (1, 2) or min(self.latent_shape) < 1:
+            raise ValueError(f"latent_shape must be (w_dim,) or (num_ws, w_dim), got {self.latent_shape}")
+        if not self.attributes or len(set(self.attributes)) != len(self.attributes):
+            raise ValueError(f"attributes must be non-empty and unique, got {self.attributes}")
+        if self.depth < 2 or self.hidden < 1:
+            raise ValueError(f"need depth >= 2 and hidden >= 1, got depth={self.depth} hidden={self.hidden}")
+
+    @property
+    def latent_size(self) -> int:
+        return int(torch.Size(self.latent_shape).numel())
+
+
+class Mapper(nn.Module):
+    """Fully connected on [flatten(w), a, delta_a]; the output is a residual on w.
+
+    The last layer starts at zero, so an untrained mapper is the identity for every delta_a.
+    """
+
+    def __init__(self, cfg: MapperConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        k = len(cfg.attributes)
+        sizes = [cfg.latent_size + 2 * k] + [cfg.hidden] * (cfg.depth - 1) + [cfg.latent_size]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(cin, cout), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers[:-1])
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, w: torch.Tensor, attrs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        n, k = w.shape[0], len(self.cfg.attributes)
+        if tuple(w.shape[1:]) != self.cfg.latent_shape:
+            raise ValueError(f"mapper expects latents of shape (N, {', '.join(map(str, self.cfg.latent_shape))}), got {tuple(w.shape)}")
+        if attrs.shape != (n, k) or delta.shape != (n, k):
+            raise ValueError(f"mapper expects attributes and delta of shape ({n}, {k}), got {tuple(attrs.shape)} and {tuple(delta.shape)}")
+        x = torch.cat([w.reshape(n, -1), attrs.to(w.dtype), delta.to(w.dtype)], dim=1)
+        return w + self.net(x).view_as(w)
+
+
+def save_mapper(mapper: Mapper, out_dir: str | Path, metadata: dict) -> Path:
+    """Write mapper.safetensors + mapper.json (architecture + provenance) atomically into out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arch = dataclasses.asdict(mapper.cfg)
+    doc = {"format": "latent2latent-mapper/1", "architecture": arch, **metadata}
+    tmp_w, tmp_j = out / ".mapper.safetensors.tmp", out / ".mapper.json.tmp"
+    save_file({k: v.detach().cpu().contiguous() for k, v in mapper.state_dict().items()}, str(tmp_w))
+    tmp_j.write_text(json.dumps(doc, indent=2, sort_keys=True))
+    tmp_w.replace(out / "mapper.safetensors")
+    tmp_j.replace(out / "mapper.json")  # the JSON last: it is what makes the export exist
+    return out
+
+
+def load_mapper(export_dir: str | Path) -> tuple[Mapper, dict]:
+    """Rebuild a mapper from its export; returns (mapper in eval mode, the JSON document)."""
+    d = Path(export_dir)
+    meta_path = existing_file(d / "mapper.json", "mapper export (mapper.json)")
+    weights = existing_file(d / "mapper.safetensors", "mapper weights (mapper.safetensors)")
+    try:
+        doc = json.loads(meta_path.read_text())
+        arch = doc["architecture"]
+        cfg = MapperConfig(
+            latent_shape=tuple(arch["latent_shape"]), attributes=tuple(arch["attributes"]),
+            hidden=int(arch["hidden"]), depth=int(arch["depth"]),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path} is not a mapper export: {e}") from None
+    mapper = Mapper(cfg)
+    try:
+        mapper.load_state_dict(load_file(str(weights)))
+    except Exception as e:
+        raise CheckpointError(f"cannot load {weights}: {str(e).splitlines()[0]}") from None
+    return mapper.eval(), doc

@@ -1,0 +1,1 @@
+"""Config, naming, I/O, manifests, composition of stages into Ray jobs, and the CLI."""

@@ -1,0 +1,107 @@
+"""The thin CLI over the library: `python -m pipeline dataset|verify|...`; the whole Makefile surface.
+
+Examples:
+  python -m pipeline dataset                          # the embedded DCGAN, 4096 rows into data/default
+  python -m pipeline dataset --preset tiny --out /tmp/tiny
+  python -m pipeline dataset --generator ffhq.pkl --latent-space wplus --psi 0.7 --num-samples 100000 \
+      --out s3://bucket/ffhq-100k --ray-address auto --render-gpus 1 --label-gpus 0.5
+  python -m pipeline verify data/default              # re-hash every shard against the manifest
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any, Callable
+
+from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources, to_jsonable
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def dataset_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="sample, render, label and write a sharded dataset",
+                       description=DatasetConfig.__doc__, argument_default=None)
+    p.add_argument("--preset", choices=sorted(DATASET_PRESETS), default="default")
+    p.add_argument("--out", help="dataset directory or URI (s3://...)")
+    p.add_argument("--generator", help="StyleGAN2 checkpoint (.pkl or .pt); default: the embedded DCGAN")
+    p.add_argument("--num-samples", type=int)
+    p.add_argument("--seed-start", type=int)
+    p.add_argument("--psi", type=float, help="truncation, 0..1")
+    p.add_argument("--latent-space", choices=["w", "wplus"])
+    p.add_argument("--noise-mode", choices=["const", "none"])
+    p.add_argument("--image-format", choices=["png", "jpg", "none"])
+    p.add_argument("--no-images", dest="image_format", action="store_const", const="none")
+    p.add_argument("--jpeg-quality", type=int)
+    p.add_argument("--shard-size", type=int)
+    p.add_argument("--labelers", type=_csv, help="comma list: age-gender,emotion")
+    p.add_argument("--embedder")
+    p.add_argument("--overwrite", action="store_const", const=True)
+    p.add_argument("--ray-address", help="existing Ray cluster (or set RAY_ADDRESS)")
+    for stage in ("render", "label", "embed"):
+        p.add_argument(f"--{stage}-actors", type=int)
+        p.add_argument(f"--{stage}-cpus", type=float)
+        p.add_argument(f"--{stage}-gpus", type=float)
+        p.add_argument(f"--{stage}-batch-size", type=int)
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+def dataset_config(args: argparse.Namespace) -> DatasetConfig:
+    overrides: dict[str, Any] = dict(DATASET_PRESETS[args.preset])
+    for f in dataclasses.fields(DatasetConfig):
+        if getattr(args, f.name, None) is not None:
+            overrides[f.name] = getattr(args, f.name)
+    for stage in ("render", "label", "embed"):
+        base = overrides.get(stage, StageResources())
+        keys = {"actors": "actors", "num_cpus": "cpus", "num_gpus": "gpus", "batch_size": "batch_size"}
+        given = {k: getattr(args, f"{stage}_{v}") for k, v in keys.items() if getattr(args, f"{stage}_{v}") is not None}
+        overrides[stage] = dataclasses.replace(base, **given)
+    return DatasetConfig(**overrides)
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    cfg = dataset_config(args)
+    if args.dry_run:
+        print(json.dumps({"config": to_jsonable(cfg), "config_hash": cfg.identity_hash()}, indent=2))
+        return 0
+    from pipeline.dataset import run_dataset
+
+    run_dataset(cfg)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pipeline.manifest import verify_manifest
+
+    problems = verify_manifest(args.dataset)
+    for p in problems:
+        print(p)
+    print(f"{args.dataset}: {'OK' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dataset_parser(sub)
+    v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
+    v.add_argument("dataset")
+    return parser, {"dataset": cmd_dataset, "verify": cmd_verify}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError, PermissionError) as e:  # bad input: one line, non-zero exit
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished shards are kept; re-run the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,40 @@
+"""What a run directory says about itself: resolved config, git revision, package versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import to_jsonable
+
+PACKAGES = ("torch", "ray", "pyarrow", "pandas", "numpy", "webdataset", "pillow", "onnxruntime", "opencv-python-headless")
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_header(kind: str, cfg: Any, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "created": now(), "config": to_jsonable(cfg), "git_revision": git_revision(),
+            "packages": package_versions(), **extra}

@@ -1,0 +1,78 @@
+"""Any pyarrow filesystem URI (local path, s3://...): atomic writes, JSON, listing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.fs as pafs
+
+
+@dataclass(frozen=True)
+class Store:
+    """A directory on some filesystem; paths below it are relative POSIX strings."""
+
+    uri: str
+
+    @property
+    def fs_root(self) -> tuple[pafs.FileSystem, str]:
+        if "://" not in self.uri:
+            return pafs.LocalFileSystem(), os.path.abspath(self.uri)
+        return pafs.FileSystem.from_uri(self.uri)
+
+    def path(self, rel: str = "") -> str:
+        root = self.fs_root[1].rstrip("/")
+        return f"{root}/{rel}" if rel else root
+
+    def exists(self, rel: str) -> bool:
+        fs, _ = self.fs_root
+        return fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
+
+    def read_bytes(self, rel: str) -> bytes:
+        fs, _ = self.fs_root
+        with fs.open_input_stream(self.path(rel)) as f:
+            return f.read()
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_bytes(rel))
+
+    def write_atomic(self, rel: str, data: bytes) -> dict[str, Any]:
+        """Write to a temp name then rename: readers never see half a file. Returns bytes + sha256."""
+        fs, _ = self.fs_root
+        final = self.path(rel)
+        fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        tmp = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(tmp) as f:
+            f.write(data)
+        fs.move(tmp, final)
+        return {"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def write_json(self, rel: str, doc: Any) -> dict[str, Any]:
+        return self.write_atomic(rel, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+    def append_text(self, rel: str, line: str) -> None:
+        """Append-only log; object stores cannot append, so there the file is rewritten."""
+        old = self.read_bytes(rel) if self.exists(rel) else b""
+        self.write_atomic(rel, old + line.rstrip("\n").encode() + b"\n")
+
+    def list(self, rel: str) -> list[str]:
+        fs, _ = self.fs_root
+        sel = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        return sorted(i.base_name for i in fs.get_file_info(sel) if i.type == pafs.FileType.File)
+
+    def delete_dir_contents(self) -> None:
+        fs, _ = self.fs_root
+        fs.delete_dir_contents(self.path(), missing_dir_ok=True)
+
+    def check_writable(self) -> None:
+        """Fail before any work if the output cannot be written (one-line error)."""
+        probe = f".write-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            self.write_atomic(probe, b"")
+            self.fs_root[0].delete_file(self.path(probe))
+        except OSError as e:
+            raise ValueError(f"output {self.uri} is not writable: {str(e).splitlines()[0]}") from None

@@ -1,0 +1,149 @@
+"""The dataset job on a real local Ray, tiny preset: outputs, readers, determinism, resume, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources
+from pipeline.manifest import read_manifest, verify_manifest
+
+pytestmark = pytest.mark.timeout(600)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny(out: Path, **kw) -> DatasetConfig:
+    return DatasetConfig(**{**DATASET_PRESETS["tiny"], "out": str(out), **kw})
+
+
+def rows(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "parquet").sort_values("seed").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(ray_local, tmp_path_factory):
+    from pipeline.dataset import run_dataset
+
+    out = tmp_path_factory.mktemp("ds") / "tiny"
+    run_dataset(tiny(out))
+    return out
+
+
+def test_manifest_checks_out(tiny_dataset):
+    m = read_manifest(str(tiny_dataset))
+    assert m["num_rows"] == 48 and len(m["shards"]) == 3
+    assert verify_manifest(str(tiny_dataset)) == []
+    assert {"age", "young", "male", "smiling", "happy"} <= set(m["attributes"])
+    assert m["generator_id"].startswith("dcgan-digiface-") and m["embedder_id"]
+    assert json.loads((tiny_dataset / "config.json").read_text())["config_hash"] == m["config_hash"]
+
+
+def test_readers_agree(tiny_dataset):
+    import ray
+    import webdataset as wds
+
+    df = rows(tiny_dataset)
+    assert df["seed"].tolist() == list(range(48))
+    assert np.all((df["age"] >= 0) & (df["age"] <= 81))
+    assert np.allclose(np.stack(df["identity"]).dot(np.stack(df["identity"])[0])[0], 1, atol=1e-4)
+    assert ray.data.read_parquet(str(tiny_dataset / "parquet")).count() == 48
+    ray_wds = ray.data.read_webdataset(str(tiny_dataset / "wds")).take_all()
+    assert len(ray_wds) == 48 and {"png", "npy", "json"} <= set(ray_wds[0])
+    tars = sorted(str(p) for p in (tiny_dataset / "wds").glob("*.tar"))
+    samples = list(wds.WebDataset(tars, shardshuffle=False).decode("rgb8"))
+    first = next(s for s in samples if s["__key__"] == "000000000000")
+    assert first["png"].shape == (64, 64, 3)
+    np.testing.assert_allclose(first["npy"], df.loc[0, "w"], rtol=0, atol=0)
+    assert first["json"]["seed"] == 0 and abs(first["json"]["age"] - df.loc[0, "age"]) < 1e-5
+
+
+def test_rerun_is_a_noop_and_grow_adds_shards(tiny_dataset, capsys):
+    from pipeline.dataset import run_dataset
+
+    before = {p.name: p.stat().st_mtime_ns for p in (tiny_dataset / "parquet").iterdir()}
+    run_dataset(tiny(tiny_dataset))
+    assert "already complete" in capsys.readouterr().out
+    m = run_dataset(tiny(tiny_dataset, num_samples=56))
+    assert m["num_rows"] == 56 and len(m["shards"]) == 4
+    after = {p.name: p.stat().st_mtime_ns for p in (tiny_dataset / "parquet").iterdir()}
+    assert all(after[k] == v for k, v in before.items())  # old shards untouched
+    assert rows(tiny_dataset)["seed"].tolist() == list(range(56))
+
+
+def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny_dataset):
+    from pipeline.dataset import run_dataset
+
+    res = StageResources(actors=2, batch_size=5)
+    run_dataset(tiny(tmp_path / "b", num_samples=32, render=res, label=res, embed=res))
+    a, b = rows(tiny_dataset).iloc[:32], rows(tmp_path / "b")
+    np.testing.assert_array_equal(np.stack(a["z"]), np.stack(b["z"]))
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    for col in ("age", "male", "smiling"):
+        np.testing.assert_allclose(a[col], b[col], atol=1e-3)
+    np.testing.assert_allclose(np.stack(a["identity"]), np.stack(b["identity"]), atol=1e-3)
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "dataset", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path, tiny_dataset):
+    out = tmp_path / "killed"
+    proc = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "48")
+    deadline = time.time() + 240
+    while time.time() < deadline and not any((out / "stats").glob("*.json")):
+        time.sleep(0.2)  # kill once the first shard is committed, while the rest are in flight
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray helpers, mid-run
+    proc.wait()
+    assert not (out / "manifest.json").exists()
+    done = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "48")
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stderr[-2000:]
+    assert verify_manifest(str(out)) == []
+    a, b = rows(tiny_dataset).iloc[:48], rows(out)
+    assert b["seed"].tolist() == list(range(48))
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    np.testing.assert_allclose(a["age"], b["age"], atol=1e-3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--labelers", "age-gender,beauty"], "unknown labeler 'beauty'"),
+    (["--psi", "1.5"], "--psi must be in [0, 1]"),
+    (["--out", "/proc/version/sub"], "not writable"),
+    (["--generator", "/nonexistent/ffhq.pkl"], "not found"),
+])
+def test_bad_input_one_line_error(args, message, tmp_path):
+    argv = ["--preset", "tiny", "--out", str(tmp_path / "x"), *args]
+    p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_existing_dataset_with_other_config_is_refused_and_untouched(tiny_dataset):
+    from pipeline.dataset import run_dataset
+
+    snapshot = {p: p.stat().st_mtime_ns for p in tiny_dataset.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="different config"):
+        run_dataset(tiny(tiny_dataset, psi=0.5))
+    assert {p: p.stat().st_mtime_ns for p in tiny_dataset.rglob("*") if p.is_file()} == snapshot
+
+
+def test_no_images_keeps_latents_and_labels(ray_local, tmp_path):
+    from pipeline.dataset import run_dataset
+
+    cfg = dataclasses.replace(tiny(tmp_path / "noimg", num_samples=16), image_format="none")
+    m = run_dataset(cfg)
+    assert "image" not in {c["name"] for c in m["schema"]} and verify_manifest(cfg.out) == []
+    assert "age" in rows(tmp_path / "noimg").columns
