@@ -20,6 +20,7 @@ class MapperConfig:
 
     latent_shape: tuple[int, ...]  # (w_dim,) for W and the DCGAN's z, (num_ws, w_dim) for W+
     attributes: tuple[str, ...]  # attribute names, in the order of a and delta_a
+    attr_scale: tuple[float, ...] = ()  # a and delta_a are divided by these (attribute ranges); () = 1
     hidden: int = 512  # width of the hidden layers
     depth: int = 4  # number of linear layers (>= 2)
 
@@ -28,6 +29,8 @@ class MapperConfig:
             raise ValueError(f"latent_shape must be (w_dim,) or (num_ws, w_dim), got {self.latent_shape}")
         if not self.attributes or len(set(self.attributes)) != len(self.attributes):
             raise ValueError(f"attributes must be non-empty and unique, got {self.attributes}")
+        if self.attr_scale and (len(self.attr_scale) != len(self.attributes) or min(self.attr_scale) <= 0):
+            raise ValueError(f"attr_scale needs one positive value per attribute, got {self.attr_scale}")
         if self.depth < 2 or self.hidden < 1:
             raise ValueError(f"need depth >= 2 and hidden >= 1, got depth={self.depth} hidden={self.hidden}")
 
@@ -53,6 +56,7 @@ class Mapper(nn.Module):
         self.net = nn.Sequential(*layers[:-1])
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        self.register_buffer("scale", torch.tensor(cfg.attr_scale or (1.0,) * k, dtype=torch.float32), persistent=False)
 
     def forward(self, w: torch.Tensor, attrs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         n, k = w.shape[0], len(self.cfg.attributes)
@@ -60,7 +64,7 @@ class Mapper(nn.Module):
             raise ValueError(f"mapper expects latents of shape (N, {', '.join(map(str, self.cfg.latent_shape))}), got {tuple(w.shape)}")
         if attrs.shape != (n, k) or delta.shape != (n, k):
             raise ValueError(f"mapper expects attributes and delta of shape ({n}, {k}), got {tuple(attrs.shape)} and {tuple(delta.shape)}")
-        x = torch.cat([w.reshape(n, -1), attrs.to(w.dtype), delta.to(w.dtype)], dim=1)
+        x = torch.cat([w.reshape(n, -1), attrs.to(w.dtype) / self.scale, delta.to(w.dtype) / self.scale], dim=1)
         return w + self.net(x).view_as(w)
 
 
@@ -88,7 +92,7 @@ def load_mapper(export_dir: str | Path) -> tuple[Mapper, dict]:
         arch = doc["architecture"]
         cfg = MapperConfig(
             latent_shape=tuple(arch["latent_shape"]), attributes=tuple(arch["attributes"]),
-            hidden=int(arch["hidden"]), depth=int(arch["depth"]),
+            attr_scale=tuple(arch.get("attr_scale", ())), hidden=int(arch["hidden"]), depth=int(arch["depth"]),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{meta_path} is not a mapper export: {e}") from None

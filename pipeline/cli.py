@@ -16,7 +16,9 @@ import json
 import sys
 from typing import Any, Callable
 
+from pipeline.cli_args import add_config_args, config_from_args
 from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources, to_jsonable
+from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -84,14 +86,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def train_parsers(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a Latent-To-Latent mapper (Ray Train)", description=TrainConfig.__doc__)
+    t.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="default")
+    add_config_args(t, TrainConfig)
+    t.add_argument("--attrs", dest="attributes", type=_csv, help="young | young,smiling,male | all")
+    t.add_argument("--dry-run", action="store_true")
+    r = sub.add_parser("train-regressor", help="distill the dataset's labels into a differentiable H",
+                       description=RegressorTrainConfig.__doc__)
+    r.add_argument("--preset", choices=sorted(REGRESSOR_PRESETS), default="default")
+    add_config_args(r, RegressorTrainConfig)
+    r.add_argument("--dry-run", action="store_true")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(TrainConfig, args, TRAIN_PRESETS[args.preset])
+    if args.dry_run:
+        print(json.dumps(to_jsonable(cfg), indent=2))
+        return 0
+    from pipeline.train import run_train
+
+    run_train(cfg)
+    return 0
+
+
+def cmd_train_regressor(args: argparse.Namespace) -> int:
+    cfg = config_from_args(RegressorTrainConfig, args, REGRESSOR_PRESETS[args.preset])
+    if args.dry_run:
+        print(json.dumps(to_jsonable(cfg), indent=2))
+        return 0
+    from pipeline.train_regressor import run_train_regressor
+
+    run_train_regressor(cfg)
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     dataset_parser(sub)
+    train_parsers(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
-    return parser, {"dataset": cmd_dataset, "verify": cmd_verify}
+    return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor}
 
 
 def main(argv: list[str] | None = None) -> int:

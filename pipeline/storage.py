@@ -28,6 +28,13 @@ class Store:
         root = self.fs_root[1].rstrip("/")
         return f"{root}/{rel}" if rel else root
 
+    def uri_of(self, rel: str) -> str:
+        """What Ray Data / pyarrow readers take: an absolute local path, or the URI with `rel` appended."""
+        if "://" not in self.uri:
+            return self.path(rel)
+        base, _, query = self.uri.partition("?")
+        return f"{base.rstrip('/')}/{rel}" + (f"?{query}" if query else "")
+
     def exists(self, rel: str) -> bool:
         fs, _ = self.fs_root
         return fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound

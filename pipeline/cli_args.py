@@ -1,0 +1,38 @@
+"""Flags generated from a config dataclass's scalar fields: the dataclass stays the only source of defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else "(nested)"
+        if hints[f.name] is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+        elif "tuple" in hint:
+            p.add_argument(flag, type=_csv, default=None, help=f"comma list, default {default}")
+        elif hints[f.name] in (int, float, str) or "str" in hint or "int" in hint or "float" in hint:
+            typ = int if "int" in hint else float if "float" in hint else str
+            p.add_argument(flag, type=typ, default=None, help=f"default {default}")
+
+
+def config_from_args(cls: type, args: argparse.Namespace, preset: dict[str, Any]) -> Any:
+    overrides = dict(preset)
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            overrides[f.name] = value
+    return cls(**overrides)

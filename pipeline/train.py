@@ -1,0 +1,231 @@
+"""`python -m pipeline train`: the Latent-To-Latent mapper on Ray Train (TorchTrainer, DDP), then its export."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+import torch
+from ray.train.torch import TorchTrainer
+
+from models.attributes import attribute
+from models.mapper import Mapper, MapperConfig, load_mapper, save_mapper
+from models.regressor import load_regressor
+from pipeline import names
+from pipeline.config import to_jsonable
+from pipeline.losses import AttrSpace, l2l_losses, sample_delta
+from pipeline.ray_env import init_ray
+from pipeline.runinfo import run_header
+from pipeline.train_config import TrainConfig
+from pipeline.train_plan import TrainPlan, plan_training
+from pipeline.train_report import RunLog, validate
+from stages.training import dense_rows, holdout_split
+
+STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step, epoch
+
+
+def attr_space(plan: TrainPlan, h_attrs: tuple[str, ...], mean, std) -> AttrSpace:
+    spec = [attribute(a) for a in plan.cfg.attributes]
+    return AttrSpace(index=torch.tensor([h_attrs.index(a) for a in plan.cfg.attributes]),
+                     low=torch.tensor([s.low for s in spec]), high=torch.tensor([s.high for s in spec]),
+                     mean=torch.tensor(mean, dtype=torch.float32), std=torch.tensor(std, dtype=torch.float32))
+
+
+def mapper_config(plan: TrainPlan) -> MapperConfig:
+    scale = tuple(attribute(a).high - attribute(a).low for a in plan.cfg.attributes)
+    return MapperConfig(latent_shape=plan.latent_shape, attributes=plan.cfg.attributes, attr_scale=scale,
+                        hidden=plan.cfg.hidden, depth=plan.cfg.depth)
+
+
+def _restore(mapper: Mapper, opt: torch.optim.Optimizer) -> tuple[int, int]:
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return 0, 0
+    with ckpt.as_directory() as d:
+        state = torch.load(Path(d) / STATE, map_location="cpu", weights_only=True)
+    mapper.load_state_dict(state["mapper"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["step"]), int(state["epoch"])
+
+
+def _report(metrics: dict[str, float], mapper: Mapper, opt: torch.optim.Optimizer, step: int, epoch: int) -> None:
+    """Every rank calls this at the same steps (it is a barrier); rank 0 attaches the checkpoint."""
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as d:
+        torch.save({"mapper": mapper.state_dict(), "optimizer": opt.state_dict(), "step": step, "epoch": epoch},
+                   Path(d) / STATE)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"step-{step:06d}")
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """Runs on each Ray Train worker."""
+    from pipeline.critics import image_critic, latent_critic
+
+    plan: TrainPlan = config["plan"]
+    cfg, rank = plan.cfg, ray.train.get_context().get_world_rank()
+    device = ray.train.torch.get_device()
+    regressor, _ = load_regressor(config["regressor"])
+    space = attr_space(plan, regressor.cfg.attributes, regressor.cfg.mean, regressor.cfg.std)
+    space = AttrSpace(**{k: v.to(device) for k, v in space.__dict__.items()})
+    critic = image_critic(plan.generator, regressor, device) if cfg.objective == "image" else latent_critic(config["surrogate"], device)
+    mapper = Mapper(mapper_config(plan)).to(device)
+    ddp = ray.train.torch.prepare_model(mapper)
+    opt = torch.optim.Adam(mapper.parameters(), lr=cfg.lr)
+    step, epoch = _restore(mapper, opt)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank * 104729 + step)  # resumed runs draw new deltas
+    log = RunLog(plan.run_dir, enabled=rank == 0)
+    val = config["val"] if rank == 0 else None
+    sums: dict[str, float] = {}
+    t0, seen = time.time(), 0
+    while step < cfg.steps:
+        for batch in ray.train.get_dataset_shard("train").iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device):
+            delta = sample_delta(len(batch["seed"]), space, cfg.delta, gen).to(device)
+            parts = l2l_losses(ddp, critic, batch["w"], batch["attrs"], batch["identity"], delta, space, cfg.losses)
+            opt.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            opt.step()
+            step, seen = step + 1, seen + len(batch["seed"])
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                metrics = {f"loss/{k}": v / cfg.checkpoint_every for k, v in sums.items()}
+                metrics.update(step=step, epoch=epoch, samples_per_s=seen * cfg.num_workers / (time.time() - t0))
+                log.metrics(metrics, step)
+                _report(metrics, mapper, opt, step, epoch)
+                sums, t0, seen = {}, time.time(), 0
+            if step >= cfg.steps:
+                break
+        epoch += 1
+        if val is not None:
+            log.metrics(validate(mapper, critic, val, space, plan, log, step, device), step)
+    log.close()
+
+
+def build_trainer(plan: TrainPlan, loop_config: dict[str, Any]) -> TorchTrainer:
+    cfg = plan.cfg
+    rows = ray.data.read_parquet(list(plan.parquet_paths))
+    attrs = loop_config["h_attributes"]
+    train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None)
+    train = train.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=256)
+    return TorchTrainer(
+        train_loop, train_loop_config=loop_config, datasets={"train": train},
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                               resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
+        run_config=ray.train.RunConfig(name="ray-train", storage_path=str(plan.run_dir),
+                                       failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
+    )
+
+
+def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[str, torch.Tensor]:
+    """The first `count` held-out rows (by seed), as tensors: the same faces at every validation."""
+    import pyarrow.parquet as pq
+
+    out: list[dict[str, np.ndarray]] = []
+    for path in plan.parquet_paths:
+        fs_path = path
+        table = pq.read_table(fs_path, columns=["seed", "w", "identity", *attrs]).to_pydict()
+        batch = holdout_split({k: np.asarray(v, dtype=object if k in ("w", "identity") else None) for k, v in table.items()}, plan.cfg.holdout_every, True)
+        out.append(dense_rows(batch, attrs, plan.latent_shape))
+        if sum(len(o["seed"]) for o in out) >= count:
+            break
+    rows = {k: np.concatenate([o[k] for o in out])[:count] for k in out[0]}
+    if len(rows["seed"]) == 0:
+        raise ValueError(f"dataset {plan.cfg.dataset} has no held-out rows (seed % {plan.cfg.holdout_every} == 0)")
+    return {k: torch.from_numpy(v) for k, v in rows.items()}
+
+
+def ensure_regressor(plan: TrainPlan) -> Path:
+    """The H to train through: the one given, the dataset's default one, or a freshly trained one."""
+    from pipeline.train_config import RegressorTrainConfig
+    from pipeline.train_regressor import default_regressor_dir, run_train_regressor
+
+    if plan.cfg.regressor:
+        return Path(plan.cfg.regressor)
+    path = default_regressor_dir(plan.cfg.dataset, plan.manifest)
+    if not (path / "regressor.json").exists():
+        print(f"no attribute regressor for this dataset yet: training one into {path}")
+        run_train_regressor(RegressorTrainConfig(dataset=plan.cfg.dataset, out=str(path)))
+    return path
+
+
+def run_train(cfg: TrainConfig) -> Path:
+    """Train (or resume) and export; returns the export directory."""
+    plan = plan_training(cfg)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    if not (plan.run_dir / names.CONFIG).exists():
+        (plan.run_dir / names.CONFIG).write_text(json.dumps(run_header("train", plan.cfg, dataset_manifest_sha256=plan.manifest_sha256), indent=2))
+    init_ray(None)
+    regressor_dir = ensure_regressor(plan)
+    h, h_doc = load_regressor(regressor_dir)
+    missing = [a for a in plan.cfg.attributes if a not in h.cfg.attributes]
+    if missing:
+        raise ValueError(f"attribute regressor {regressor_dir} does not predict {missing}")
+    loop_config: dict[str, Any] = {"plan": plan, "regressor": str(regressor_dir.resolve()), "h_attributes": h.cfg.attributes,
+                                   "val": held_out_rows(plan, h.cfg.attributes, plan.cfg.val_rows)}
+    if plan.cfg.objective == "latent":
+        loop_config["surrogate"] = _surrogate(plan, h)
+    print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps, objective {plan.cfg.objective}")
+    result = build_trainer(plan, loop_config).fit()
+    with result.checkpoint.as_directory() as d:
+        state = torch.load(Path(d) / STATE, map_location="cpu", weights_only=True)
+    mapper = Mapper(mapper_config(plan))
+    mapper.load_state_dict(state["mapper"])
+    export = save_mapper(mapper, plan.run_dir / "export", export_metadata(plan, h_doc, int(state["step"])))
+    print(f"mapper exported to {export} (step {state['step']})")
+    check = edit_check(plan, mapper, loop_config["val"], h.cfg.attributes)
+    (plan.run_dir / "edit_check.json").write_text(json.dumps(check, indent=2))
+    return export
+
+
+def edit_check(plan: TrainPlan, mapper: Mapper, val: dict[str, torch.Tensor], h_attrs: tuple[str, ...], strength: float = 0.3) -> list[dict]:
+    """Held-out faces edited +-strength per attribute, re-labeled by the ORIGINAL labelers: printed and saved."""
+    from pipeline.evaluate import measure_edits
+
+    idx = [h_attrs.index(a) for a in plan.cfg.attributes]
+    labelers = tuple(plan.manifest["config"]["labelers"])
+    results = []
+    for a in plan.cfg.attributes:
+        for sign in (1.0, -1.0):
+            d = sign * strength * (attribute(a).high - attribute(a).low)
+            r = measure_edits(mapper, plan.generator, val["w"], val["attrs"][:, idx], {a: d}, labelers)
+            extra = "".join(f", {k} {r['change'][k]:+.3f}" for k in ("age",) if k in r["change"] and k != a)
+            print(f"edit check ({r['rows']} held-out faces, original labelers): requested {a} {d:+.2f} -> "
+                  f"achieved {a} {r['change'][a]:+.3f}{extra}; identity cosine {r['identity_cos']:.3f} (min {r['identity_cos_min']:.3f})")
+            results.append(r)
+    return results
+
+
+def _surrogate(plan: TrainPlan, h) -> Any:
+    from pipeline.surrogate_fit import fit_surrogate
+
+    data = all_rows(plan, h.cfg.attributes)
+    model, stats = fit_surrogate(data["w"], data["attrs"], data["identity"], h, seed=plan.cfg.seed)
+    print(f"latent surrogates: held-out attribute MSE {stats['held_out_attr_mse_std']:.3f} (standardised), identity cos {stats['held_out_identity_cos']:.3f}")
+    return model
+
+
+def all_rows(plan: TrainPlan, attrs: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    rows = ray.data.read_parquet(list(plan.parquet_paths), columns=["seed", "w", "identity", *attrs])
+    batches = list(rows.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=1024).iter_batches(batch_size=None))
+    return {k: torch.from_numpy(np.concatenate([b[k] for b in batches])) for k in ("w", "attrs", "identity")}
+
+
+def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[str, Any]:
+    spec = {a: {"low": attribute(a).low, "high": attribute(a).high, "unit": attribute(a).unit} for a in plan.cfg.attributes}
+    return {"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
+            "generator_id": plan.manifest["generator_id"], "generator": plan.generator,
+            "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
+            "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
+            "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),
+            "regressor": {"attributes": h_doc["architecture"]["attributes"], "held_out_mae": h_doc.get("trained", {}).get("held_out_mae")},
+            "train_config": to_jsonable(plan.cfg), "steps": step, "created": time.strftime("%FT%TZ", time.gmtime())}

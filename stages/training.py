@@ -1,0 +1,28 @@
+"""Dataset rows -> dense training batches; the held-out split by seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def holdout_split(batch: dict[str, np.ndarray], every: int, held_out: bool) -> dict[str, np.ndarray]:
+    """Keep held-out rows (seed % every == 0) or the rest; the split depends only on the seed."""
+    keep = (batch["seed"] % every == 0) == held_out
+    return {k: v[keep] for k, v in batch.items()}
+
+
+def dense_rows(batch: dict[str, np.ndarray], attributes: tuple[str, ...], latent_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Parquet columns -> float32 arrays: w (N, *latent_shape), attrs (N, K), identity (N, D), seed (N,)."""
+    n = len(batch["seed"])
+    w = np.stack(list(batch["w"])).astype(np.float32).reshape(n, *latent_shape) if n else np.zeros((0, *latent_shape), np.float32)
+    ident = np.stack(list(batch["identity"])).astype(np.float32) if n else np.zeros((0, 1), np.float32)
+    attrs = np.stack([np.asarray(batch[a], np.float32) for a in attributes], axis=1) if n else np.zeros((0, len(attributes)), np.float32)
+    return {"seed": np.asarray(batch["seed"], np.int64), "w": w, "attrs": attrs, "identity": ident}
+
+
+def wds_rows(batch: dict[str, np.ndarray], attributes: tuple[str, ...], image_ext: str) -> dict[str, np.ndarray]:
+    """ray.data.read_webdataset rows (decoded image, json labels) -> image uint8 (N,H,W,3), attrs (N,K), seed."""
+    labels = list(batch["json"])
+    images = np.stack(list(batch[image_ext])).astype(np.uint8)
+    attrs = np.array([[float(d[a]) for a in attributes] for d in labels], dtype=np.float32).reshape(len(labels), len(attributes))
+    return {"seed": np.array([int(d["seed"]) for d in labels], np.int64), "image": images, "attrs": attrs}
