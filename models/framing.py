@@ -19,8 +19,8 @@ class Framing:
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
-        t, l, b, r = self.box
-        if not (0.0 <= t < b <= 1.0 and 0.0 <= l < r <= 1.0):
+        top, left, bottom, right = self.box
+        if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
             raise ValueError(f"framing box {self.box} is not inside the unit square")
 
 
@@ -33,13 +33,16 @@ FULL = Framing()
 
 def check_images(images: torch.Tensor) -> None:
     """Labelers take float NCHW RGB in [-1, 1]; anything else is a one-line error."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
-        raise ValueError(f"expected an image batch of shape (N, 3, H, W), got {shape}")
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"expected a torch image batch (N, 3, H, W), got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected an image batch of shape (N, 3, H, W), got {tuple(images.shape)}")
     if not images.is_floating_point():
         raise ValueError(f"expected float images in [-1, 1], got dtype {images.dtype}")
     if images.shape[0] == 0 or images.shape[2] < 8 or images.shape[3] < 8:
         raise ValueError(f"image batch {tuple(images.shape)} is empty or smaller than 8x8")
+    if not bool(torch.isfinite(images.detach()).all()):
+        raise ValueError(f"image batch {tuple(images.shape)} contains NaN or infinite values")
 
 
 def crop_resize(
@@ -51,10 +54,11 @@ def crop_resize(
     """
     check_images(images)
     _, _, h, w = images.shape
-    t, l, b, r = framing.box
-    dh, dw = (b - t) * margin, (r - l) * margin
-    t, l, b, r = max(t - dh, 0.0), max(l - dw, 0.0), min(b + dh, 1.0), min(r + dw, 1.0)
-    crop = images[:, :, round(t * h) : max(round(b * h), round(t * h) + 1), round(l * w) : max(round(r * w), round(l * w) + 1)]
+    top, left, bottom, right = framing.box
+    dh, dw = (bottom - top) * margin, (right - left) * margin
+    y0, x0 = round(max(top - dh, 0.0) * h), round(max(left - dw, 0.0) * w)
+    y1, x1 = max(round(min(bottom + dh, 1.0) * h), y0 + 1), max(round(min(right + dw, 1.0) * w), x0 + 1)
+    crop = images[:, :, y0:y1, x0:x1]
     out = (size, size) if isinstance(size, int) else size
     if tuple(crop.shape[2:]) == tuple(out):
         return crop

@@ -30,7 +30,7 @@ def open_labeler(name: str, framing: Framing, device: str = "cpu"):
     if name == "emotion":
         from models.emotion import EmotionLabeler
 
-        return EmotionLabeler(framing=framing, device=device)
+        return EmotionLabeler(framing=framing)
     raise ValueError(f"unknown labeler {name!r} (choose from age-gender, emotion)")
 
 

@@ -14,7 +14,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.cli_args import add_config_args, config_from_args
 from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources, to_jsonable
@@ -121,15 +122,52 @@ def cmd_train_regressor(args: argparse.Namespace) -> int:
     return 0
 
 
+def edit_parsers(sub: argparse._SubParsersAction) -> None:
+    from pipeline.edit_config import EditConfig
+
+    e = sub.add_parser("edit", help="apply a mapper to many latents (Ray Data), render and re-label",
+                       description=EditConfig.__doc__)
+    add_config_args(e, EditConfig)
+    e.add_argument("--dry-run", action="store_true")
+    o = sub.add_parser("edit-one", help="edit one seed and write the before/after image")
+    o.add_argument("--mapper", required=True, help="mapper export directory")
+    o.add_argument("--seed", type=int, required=True)
+    o.add_argument("--delta", type=_csv, required=True, help="e.g. smiling=+0.5,young=+0.2")
+    o.add_argument("--psi", type=float, default=None, help="default: the mapper's dataset psi")
+    o.add_argument("--out", default=None, help="PNG path; default edit-<seed>.png")
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from pipeline.edit_config import EditConfig
+
+    cfg = config_from_args(EditConfig, args, {})
+    if args.dry_run:
+        print(json.dumps(to_jsonable(cfg), indent=2))
+        return 0
+    from pipeline.edit import run_edit
+
+    run_edit(cfg)
+    return 0
+
+
+def cmd_edit_one(args: argparse.Namespace) -> int:
+    from pipeline.edit_one import edit_one
+
+    edit_one(args.mapper, args.seed, args.delta, args.psi, args.out or f"edit-{args.seed}.png")
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     dataset_parser(sub)
     train_parsers(sub)
+    edit_parsers(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
-    return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor}
+    return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
+                    "edit": cmd_edit, "edit-one": cmd_edit_one}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
 import time
 from typing import Any
 
-import numpy as np
 import ray
 from ray.data import ActorPoolStrategy
 
@@ -17,7 +18,7 @@ from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.ray_env import device_for, init_ray
 from pipeline.runinfo import run_header
-from pipeline.shards import ShardPlan, ShardSchema, ShardWriter
+from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
 from pipeline.storage import Store
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
@@ -45,8 +46,18 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     ds = _actor_stage(ds, EmbedIdentity, cfg.embed, embedder=cfg.embedder, framing=framing)
     ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format, "quality": cfg.jpeg_quality},
                         batch_size=cfg.label.batch_size, num_cpus=0.25)
-    return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, plan, schema), batch_size=None,
+    encode = functools.partial(dataset_shard_files, schema=schema)
+    return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, plan, encode), batch_size=None,
                           compute=ActorPoolStrategy(size=1), num_cpus=0.1)
+
+
+def check_cpu_budget(cfg: DatasetConfig) -> None:
+    """Actor pools that ask for more CPUs than Ray has wait forever (RAY_NOTES): say so up front."""
+    asked = sum(r.actors * r.num_cpus for r in (cfg.render, cfg.render, cfg.label, cfg.embed)) + 0.45
+    have = ray.cluster_resources().get("CPU", 0.0)
+    local = cfg.ray_address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
+    if local and asked > have:
+        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have:g}: lower --*-actors or --*-cpus")
 
 
 def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:
@@ -114,6 +125,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0, written = time.time(), 0
     if todo:
         init_ray(cfg.ray_address)
+        check_cpu_budget(cfg)
         for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
             for s in batch["stats"]:
                 stats = json.loads(s)

@@ -47,8 +47,9 @@ def read_manifest(uri: str) -> dict[str, Any]:
 
 def verify_manifest(uri: str) -> list[str]:
     """Problems found re-reading every shard file (bytes, sha256, row counts); empty when all is well."""
-    import pyarrow.parquet as pq
     import io
+
+    import pyarrow.parquet as pq
 
     store, doc, problems = Store(uri), read_manifest(uri), []
     for shard in doc["shards"]:

@@ -35,6 +35,20 @@ class ShardPlan:
     def index_of(self, seeds: np.ndarray) -> np.ndarray:
         return (seeds - self.seed_start) // self.size
 
+    # the layout protocol ShardWriter uses
+    def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.index_of(batch["seed"])
+
+    def row_key(self, batch: dict[str, np.ndarray], i: int) -> tuple:
+        return (int(batch["seed"][i]),)
+
+    def expected(self, index: int) -> int:
+        lo, hi = self.seeds(index)
+        return hi - lo
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        return self.seeds(index)
+
 
 @dataclass(frozen=True)
 class ShardSchema:
@@ -63,6 +77,29 @@ def _fixed(values: np.ndarray, n: int) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), n)
 
 
+def table_bytes(table: pa.Table) -> bytes:
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue().to_pybytes()
+
+
+def tar_members(members: list[tuple[str, bytes]]) -> bytes:
+    """An uncompressed tar with mtime 0, so the same rows give the same bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
 def parquet_bytes(rows: dict[str, np.ndarray], schema: ShardSchema, index: int) -> bytes:
     arrow = schema.arrow()
     cols: dict[str, pa.Array] = {"seed": pa.array(rows["seed"], pa.int64())}
@@ -74,66 +111,62 @@ def parquet_bytes(rows: dict[str, np.ndarray], schema: ShardSchema, index: int) 
     if schema.image_format != "none":
         tar = names.tar_path(index)
         cols["image"] = pa.array([f"{tar}#{names.sample_key(int(s))}.{schema.image_format}" for s in rows["seed"]])
-    buf = pa.BufferOutputStream()
-    pq.write_table(pa.table(cols, schema=arrow), buf, compression="zstd")
-    return buf.getvalue().to_pybytes()
+    return table_bytes(pa.table(cols, schema=arrow))
 
 
 def tar_bytes(rows: dict[str, np.ndarray], schema: ShardSchema) -> bytes:
-    """WebDataset shard: per key `.{png|jpg}` image, `.npy` latent (native shape), `.json` labels; mtime 0."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for i, seed in enumerate(rows["seed"].tolist()):
-            key = names.sample_key(seed)
-            labels = {"seed": seed, "generator_id": schema.generator_id}
-            labels.update({a: float(rows[a][i]) for a in schema.attributes})
-            members = []
-            if schema.image_format != "none":
-                members.append((f"{key}.{schema.image_format}", bytes(rows["image_bytes"][i])))
-            npy = io.BytesIO()
-            np.save(npy, np.asarray(rows["w"][i], np.float32).reshape(schema.latent_shape))
-            members += [(f"{key}.npy", npy.getvalue()), (f"{key}.json", json.dumps(labels).encode())]
-            for name, data in members:
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(data), 0, 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    """WebDataset shard: per key `.{png|jpg}` image, `.npy` latent (native shape), `.json` labels."""
+    members = []
+    for i, seed in enumerate(rows["seed"].tolist()):
+        key = names.sample_key(seed)
+        labels = {"seed": seed, "generator_id": schema.generator_id}
+        labels.update({a: float(rows[a][i]) for a in schema.attributes})
+        if schema.image_format != "none":
+            members.append((f"{key}.{schema.image_format}", bytes(rows["image_bytes"][i])))
+        w = np.asarray(rows["w"][i], np.float32).reshape(schema.latent_shape)
+        members += [(f"{key}.npy", npy_bytes(w)), (f"{key}.json", json.dumps(labels).encode())]
+    return tar_members(members)
 
 
-def write_shard(store: Store, index: int, rows: dict[str, np.ndarray], schema: ShardSchema, seeds: tuple[int, int]) -> dict[str, Any]:
-    """Both data files first (each atomically), then the stats file that commits the shard."""
+def dataset_shard_files(rows: dict[str, np.ndarray], index: int, schema: ShardSchema) -> dict[str, bytes]:
     order = np.argsort(rows["seed"], kind="stable")
     rows = {k: v[order] for k, v in rows.items()}
-    files = {"parquet": store.write_atomic(names.parquet_path(index), parquet_bytes(rows, schema, index)),
-             "wds": store.write_atomic(names.tar_path(index), tar_bytes(rows, schema))}
-    stats = {"index": index, "name": names.shard_stem(index), "seeds": list(seeds), "rows": len(rows["seed"]), "files": files}
+    return {"parquet": parquet_bytes(rows, schema, index), "wds": tar_bytes(rows, schema)}
+
+
+def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bounds: tuple[int, int]) -> dict[str, Any]:
+    """Both data files first (each atomically), then the stats file that commits the shard."""
+    paths = {"parquet": names.parquet_path(index), "wds": names.tar_path(index)}
+    written = {kind: store.write_atomic(paths[kind], data) for kind, data in files.items()}
+    stats = {"index": index, "name": names.shard_stem(index), "seeds": list(bounds), "rows": rows, "files": written}
     store.write_json(names.stats_path(index), stats)
     return stats
 
 
-class ShardWriter:
-    """Last stage of the dataset job (an actor): buffers rows per shard, writes a shard once it is whole.
+def stack_rows(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    return {k: np.array([r[k] for r in rows], dtype=object) if k == "image_bytes" else np.stack([r[k] for r in rows])
+            for k in rows[0]}
 
-    Emits one row per written shard: {"shard": index, "stats": JSON}. Lives in pipeline/ because it does I/O.
+
+class ShardWriter:
+    """Last stage of a job (an actor): buffers rows per shard, writes a shard once it is whole.
+
+    `layout` says which shard a row belongs to and how many rows make it whole (ShardPlan, EditLayout);
+    `encode(rows, index) -> {"parquet": bytes, "wds": bytes}`. Emits {"shard", "stats"} per written shard.
+    Lives in pipeline/ because it does I/O.
     """
 
-    def __init__(self, uri: str, plan: ShardPlan, schema: ShardSchema) -> None:
-        self.store, self.plan, self.schema = Store(uri), plan, schema
-        self.buffers: dict[int, dict[int, dict[str, Any]]] = {}  # shard -> seed -> row (dedupes retries)
+    def __init__(self, uri: str, layout: Any, encode: Any) -> None:
+        self.store, self.layout, self.encode = Store(uri), layout, encode
+        self.buffers: dict[int, dict[tuple, dict[str, Any]]] = {}  # shard -> row key -> row (dedupes retries)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         done_idx, done_stats = [], []
-        for i, shard in enumerate(self.plan.index_of(batch["seed"]).tolist()):
-            row = {k: v[i] for k, v in batch.items()}
-            self.buffers.setdefault(shard, {})[int(row["seed"])] = row
-        for shard in [s for s, rows in self.buffers.items() if len(rows) == self._expected(s)]:
-            rows = list(self.buffers.pop(shard).values())
-            cols = {k: np.stack([r[k] for r in rows]) if k != "image_bytes" else np.array([r[k] for r in rows], dtype=object) for k in rows[0]}
-            stats = write_shard(self.store, shard, cols, self.schema, self.plan.seeds(shard))
+        for i, shard in enumerate(self.layout.shard_of(batch).tolist()):
+            self.buffers.setdefault(shard, {})[self.layout.row_key(batch, i)] = {k: v[i] for k, v in batch.items()}
+        for shard in [s for s, rows in self.buffers.items() if len(rows) == self.layout.expected(s)]:
+            rows = stack_rows(list(self.buffers.pop(shard).values()))
+            stats = write_shard(self.store, shard, self.encode(rows, shard), len(next(iter(rows.values()))), self.layout.bounds(shard))
             done_idx.append(shard)
             done_stats.append(json.dumps(stats))
         return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}
-
-    def _expected(self, shard: int) -> int:
-        lo, hi = self.plan.seeds(shard)
-        return hi - lo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from ray.train.torch import TorchTrainer
 
 from models.attributes import attribute
-from models.mapper import Mapper, MapperConfig, load_mapper, save_mapper
+from models.mapper import Mapper, MapperConfig, save_mapper
 from models.regressor import load_regressor
 from pipeline import names
 from pipeline.config import to_jsonable
@@ -224,6 +223,7 @@ def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[s
     spec = {a: {"low": attribute(a).low, "high": attribute(a).high, "unit": attribute(a).unit} for a in plan.cfg.attributes}
     return {"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
             "generator_id": plan.manifest["generator_id"], "generator": plan.generator,
+            "dataset_psi": plan.manifest["config"]["psi"],
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),

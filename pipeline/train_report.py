@@ -68,10 +68,10 @@ def validate(mapper: torch.nn.Module, critic: Critic, val: dict[str, torch.Tenso
             target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
             w1 = mapper(w, a, delta)
             pred, emb = critic(w1)
-            unit = lambda p: p[:, space.index[j]] * space.std[space.index[j]]  # noqa: E731  back to attribute units
+            col = space.index[j]
             tag = f"val/{name}{'+' if sign > 0 else '-'}"
             out[f"{tag}/requested"] = float((target - a)[:, j].mean())
-            out[f"{tag}/achieved"] = float((unit(pred) - unit(base)).mean())
+            out[f"{tag}/achieved"] = float(((pred - base)[:, col] * space.std[col]).mean())  # back to units
             out[f"{tag}/identity_cos"] = float(F.cosine_similarity(emb, e0, dim=1).mean())
             out[f"{tag}/latent_dist"] = float((w1 - w).reshape(len(w), -1).norm(dim=1).mean())
     _grid(mapper, val, space, plan, log, step, device, strength)

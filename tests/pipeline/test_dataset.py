@@ -83,7 +83,7 @@ def test_rerun_is_a_noop_and_grow_adds_shards(tiny_dataset, capsys):
 def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny_dataset):
     from pipeline.dataset import run_dataset
 
-    res = StageResources(actors=2, batch_size=5)
+    res = StageResources(actors=2, num_cpus=0.25, batch_size=5)  # 4 pools x 2 actors fit 4 logical CPUs
     run_dataset(tiny(tmp_path / "b", num_samples=32, render=res, label=res, embed=res))
     a, b = rows(tiny_dataset).iloc[:32], rows(tmp_path / "b")
     np.testing.assert_array_equal(np.stack(a["z"]), np.stack(b["z"]))

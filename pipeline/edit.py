@@ -1,0 +1,240 @@
+"""`python -m pipeline edit`: a mapper over many latents as one Ray Data job, written as shards + manifest."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from models.mapper import load_mapper
+from models.open import open_generator
+from models.weights import sha256_file
+from pipeline import names
+from pipeline.config import StageResources, to_jsonable
+from pipeline.dataset import _actor_stage
+from pipeline.edit_config import EditConfig, variants
+from pipeline.latent_io import load_latents
+from pipeline.manifest import read_manifest
+from pipeline.ray_env import init_ray
+from pipeline.runinfo import run_header
+from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
+from pipeline.storage import Store
+from stages.edit import ApplyMapper, identity_cosine, rename_labels
+from stages.encode import encode_images
+from stages.identity import EmbedIdentity
+from stages.label import LabelAttributes
+from stages.render import Render
+
+FORMAT = "latent2latent-edits/1"
+
+
+@dataclass(frozen=True)
+class EditLayout:
+    """Shard i holds input positions [i*size, (i+1)*size); each input row gives `variants` output rows."""
+
+    size: int
+    counts: tuple[int, ...]  # input rows present in each shard
+    variants: int
+
+    def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return batch["position"] // self.size
+
+    def row_key(self, batch: dict[str, np.ndarray], i: int) -> tuple:
+        return int(batch["position"][i]), int(batch["variant"][i])
+
+    def expected(self, index: int) -> int:
+        return self.counts[index] * self.variants
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        return index * self.size, (index + 1) * self.size
+
+
+def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, Any]) -> dict[str, bytes]:
+    """Parquet with every numeric column (latents flattened) + a WebDataset tar keyed id_variant."""
+    order = np.lexsort((rows["variant"], rows["position"]))
+    rows = {k: v[order] for k, v in rows.items()}
+    n, fmt = len(order), meta["image_format"]
+    cols: dict[str, pa.Array] = {}
+    for k, v in rows.items():
+        if k in ("image_bytes", "image"):
+            continue
+        cols[k] = _fixed(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
+    keys = [f"{i:012d}_{v:03d}" for i, v in zip(rows["id"].tolist(), rows["variant"].tolist())]
+    cols["mapper_id"] = pa.array([meta["mapper_id"]] * n, pa.string())
+    if "image_bytes" in rows:
+        cols["image"] = pa.array([f"{names.tar_path(index)}#{k}.{fmt}" for k in keys])
+    members = []
+    scalars = [k for k, v in rows.items() if v.ndim == 1 and k not in ("image_bytes",)]
+    for i, key in enumerate(keys):
+        if "image_bytes" in rows:
+            members.append((f"{key}.{fmt}", bytes(rows["image_bytes"][i])))
+        labels = {k: rows[k][i].item() for k in scalars}
+        members += [(f"{key}.npy", npy_bytes(np.asarray(rows["w"][i], np.float32))), (f"{key}.json", json.dumps(labels).encode())]
+    return {"parquet": table_bytes(pa.table(cols)), "wds": tar_members(members)}
+
+
+def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+    """Rows of a dataset: id = seed, position = seed - seed_start; labels and identity come along."""
+    m = read_manifest(cfg.dataset)
+    if m["generator_id"] != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but dataset {cfg.dataset} comes from {m['generator_id']}")
+    if list(m["latent_shape"]) != list(doc["architecture"]["latent_shape"]):
+        raise ValueError(f"mapper expects latents of shape {doc['architecture']['latent_shape']} but the dataset has {m['latent_shape']}")
+    missing = [a for a in attrs if a not in m["attributes"]]
+    if missing:
+        raise ValueError(f"dataset {cfg.dataset} lacks the mapper's attributes {missing}")
+    start, stop = m["seeds"]
+    positions = np.arange(stop - start, dtype=np.int64)
+    if cfg.held_out_only:
+        positions = positions[(positions + start) % cfg.holdout_every == 0]
+    positions = positions[: cfg.max_rows] if cfg.max_rows else positions
+    store = Store(cfg.dataset)
+    paths = [store.uri_of(s["files"]["parquet"]["path"]) for s in m["shards"]]
+    ds = ray.data.read_parquet(paths, columns=["seed", "w", "identity", *attrs])
+    keep = set(positions.tolist()) if len(positions) < stop - start else None
+    ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024)
+    return ds, positions, True
+
+
+def _dataset_rows(batch, start, attrs, shape, keep):
+    pos = np.asarray(batch["seed"], np.int64) - start
+    sel = np.ones(len(pos), bool) if keep is None else np.isin(pos, np.fromiter(keep, np.int64))
+    n = int(sel.sum())
+    out = {"id": np.asarray(batch["seed"], np.int64)[sel], "position": pos[sel],
+           "w": np.stack(list(batch["w"]))[sel].astype(np.float32).reshape(n, *shape) if n else np.zeros((0, *shape), np.float32),
+           "identity_src": np.stack(list(batch["identity"]))[sel].astype(np.float32) if n else np.zeros((0, 1), np.float32)}
+    out.update({f"src_{a}": np.asarray(batch[a], np.float32)[sel] for a in attrs})
+    return out
+
+
+def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+    ids, lat = load_latents(cfg.latents)
+    shape = tuple(doc["architecture"]["latent_shape"])
+    if tuple(lat.shape[1:]) != shape:
+        raise ValueError(f"latents in {cfg.latents} have shape {tuple(lat.shape[1:])} per row but the mapper expects {shape}")
+    bad = np.nonzero(~np.isfinite(lat.reshape(len(lat), -1)).all(axis=1))[0]
+    if len(bad):
+        raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
+    gid = open_generator(generator).generator_id
+    if gid != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {gid}")
+    n = min(len(lat), cfg.max_rows or len(lat))
+    ds = ray.data.from_numpy(lat[:n]).rename_columns({"data": "w"})
+    pos = np.arange(n, dtype=np.int64)
+    ds = ds.zip(ray.data.from_numpy(ids[:n]).rename_columns({"data": "id"})).zip(ray.data.from_numpy(pos).rename_columns({"data": "position"}))
+    return ds, pos, False
+
+
+def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator: str | None, framing: Any,
+               attrs: tuple[str, ...], labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
+    ds = src
+    if not labeled:  # imported latents: the mapper needs the originals' current attributes
+        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+        ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None)
+    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=cfg.mapper, variants=meta["variants"])
+    if cfg.render:
+        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        if cfg.relabel:
+            ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+            ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+            ds = ds.map_batches(identity_cosine, batch_size=None)
+        ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format}, batch_size=64, num_cpus=0.25)
+    encode = functools.partial(edit_shard_files, meta=meta)
+    from pipeline.shards import ShardWriter
+
+    return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, layout, encode), batch_size=None,
+                          compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0.1)
+
+
+def run_edit(cfg: EditConfig) -> dict[str, Any]:
+    _, doc = load_mapper(cfg.mapper)
+    attrs = tuple(doc["architecture"]["attributes"])
+    vs = variants(cfg)
+    unknown = sorted({a for v in vs for a in v} - set(attrs))
+    if unknown:
+        raise ValueError(f"unknown attribute {unknown[0]!r} for this mapper (it edits: {', '.join(attrs)})")
+    store = Store(cfg.out)
+    store.check_writable()
+    finished = _check_existing(cfg, store)
+    if finished is not None:
+        print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
+        return finished
+    generator = cfg.generator if cfg.generator is not None else doc.get("generator")
+    init_ray(cfg.ray_address)
+    if cfg.dataset:
+        src, positions, labeled = dataset_source(cfg, doc, attrs)
+    else:
+        src, positions, labeled = file_source(cfg, doc, generator)
+    gen = open_generator(generator)
+    labelers = ("age-gender", "emotion")
+    from models.open import open_labeler
+
+    all_attrs = tuple(a for n in labelers for a in open_labeler(n, gen.framing).attributes)
+    meta = {"mapper_id": f"mapper-{sha256_file(f'{cfg.mapper}/mapper.safetensors')[:12]}", "variants": vs,
+            "image_format": cfg.image_format, "all_attributes": all_attrs}
+    counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)
+    layout = EditLayout(cfg.shard_size, tuple(int(c) for c in counts), len(vs))
+    store.write_json(names.CONFIG, run_header("edit", cfg, config_hash=cfg.identity_hash(), **{k: v for k, v in meta.items() if k != "all_attributes"}))
+    done = _committed(store, layout)
+    todo = [i for i, c in enumerate(layout.counts) if c and i not in done]
+    t0, written = time.time(), 0
+    if todo:
+        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo) if done else src
+        for batch in build_edit(cfg, src, labeled, generator, gen.framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
+            for s in batch["stats"]:
+                st = json.loads(s)
+                done[st["index"]] = st
+                written += st["rows"]
+    missing = [i for i, c in enumerate(layout.counts) if c and i not in done]
+    if missing:
+        raise RuntimeError(f"{len(missing)} edit shards were not written; re-run the same command to finish them")
+    manifest = _manifest(cfg, doc, meta, store, list(done.values()))
+    store.write_json(names.MANIFEST, manifest)
+    print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")
+    return manifest
+
+
+def _committed(store: Store, layout: EditLayout) -> dict[int, dict]:
+    done = {}
+    for i, c in enumerate(layout.counts):
+        if c and store.exists(names.stats_path(i)):
+            st = store.read_json(names.stats_path(i))
+            if st["rows"] == layout.expected(i) and all(store.exists(f["path"]) for f in st["files"].values()):
+                done[i] = st
+    return done
+
+
+def _check_existing(cfg: EditConfig, store: Store) -> dict[str, Any] | None:
+    if cfg.overwrite:
+        store.delete_dir_contents()
+        return None
+    if not store.exists(names.CONFIG):
+        return None
+    if store.read_json(names.CONFIG).get("config_hash") != cfg.identity_hash():
+        raise ValueError(f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out")
+    return store.read_json(names.MANIFEST) if store.exists(names.MANIFEST) else None
+
+
+def _manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict]) -> dict[str, Any]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    shards = sorted(shards, key=lambda s: s["index"])
+    schema = pq.read_schema(io.BytesIO(store.read_bytes(shards[0]["files"]["parquet"]["path"]))) if shards else pa.schema([])
+    return {"format": FORMAT, "config": to_jsonable(cfg), "config_hash": cfg.identity_hash(),
+            "mapper_id": meta["mapper_id"], "generator_id": doc["generator_id"], "variants": meta["variants"],
+            "attributes": doc["architecture"]["attributes"], "latent_shape": doc["architecture"]["latent_shape"],
+            "num_rows": sum(s["rows"] for s in shards), "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
+            "shards": shards}
+
+
+_ = StageResources  # the stage resources used above come from EditConfig

@@ -1,0 +1,89 @@
+"""Config of the batch editing job, and parsing of requested changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import IMAGE_FORMATS, StageResources, config_hash
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    """`python -m pipeline edit`: apply a mapper to many latents, optionally render and re-label."""
+
+    mapper: str = ""  # mapper export directory (mapper.json + mapper.safetensors)
+    dataset: str | None = None  # read latents + labels from this dataset's manifest
+    latents: str | None = None  # or import latents from a .npy / .pt / .parquet file
+    delta: tuple[str, ...] = ()  # requested changes, e.g. young=+0.4,smiling=+0.3 (attribute units)
+    sweep: str | None = None  # one row per strength: young=-0.6:0.6:7 (start:stop:count)
+    out: str = "data/edits"  # output directory or URI
+    generator: str | None = None  # for imported latents; default: the generator the mapper names
+    render: bool = True  # render the edited latents (images in the WebDataset shards)
+    relabel: bool = True  # re-label renders with the real labelers and identity embedder
+    image_format: str = "png"
+    shard_size: int = 256  # input rows per shard (each gives one row per variant)
+    held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
+    holdout_every: int = 10
+    max_rows: int | None = None  # edit only the first N input rows
+    overwrite: bool = False
+    ray_address: str | None = None
+    mapper_stage: StageResources = field(default_factory=lambda: StageResources(batch_size=256))
+    render_stage: StageResources = field(default_factory=StageResources)
+    label_stage: StageResources = field(default_factory=StageResources)
+
+    def __post_init__(self) -> None:
+        if not self.mapper:
+            raise ValueError("--mapper is required (a mapper export directory)")
+        if (self.dataset is None) == (self.latents is None):
+            raise ValueError("give exactly one of --dataset or --latents")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"unknown --image-format {self.image_format!r}")
+        if self.relabel and not self.render:
+            raise ValueError("--relabel needs --render")
+        if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
+            raise ValueError("--shard-size and --max-rows must be >= 1")
+        variants(self)  # parse errors surface at config time
+
+    def identity_hash(self) -> str:
+        skip = {"out", "overwrite", "ray_address", "mapper_stage", "render_stage", "label_stage"}
+        return config_hash({k: v for k, v in self.__dict__.items() if k not in skip})
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"cannot parse {text!r}: expected attribute=value")
+    return name.strip(), value.strip()
+
+
+def variants(cfg: EditConfig) -> list[dict[str, float]]:
+    """The list of requested changes, one per output variant of each input row."""
+    return parse_variants(cfg.delta, cfg.sweep)
+
+
+def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, float]]:
+    base: dict[str, float] = {}
+    for item in delta:
+        name, value = _pair(item)
+        try:
+            base[name] = float(value)
+        except ValueError:
+            raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
+    if sweep is None:
+        return [base]
+    name, spec = _pair(sweep)
+    try:
+        start, stop, count = spec.split(":")
+        values = np.linspace(float(start), float(stop), int(count))
+    except ValueError:
+        raise ValueError(f"cannot parse --sweep {sweep!r}: expected attribute=start:stop:count") from None
+    if len(values) < 1:
+        raise ValueError(f"--sweep {sweep!r} has no strengths")
+    return [{**base, name: float(round(v, 6))} for v in values]
+
+
+def to_plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v

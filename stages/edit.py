@@ -1,0 +1,57 @@
+"""Apply a trained mapper: one input row -> one output row per requested change (a variant)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from models.mapper import load_mapper
+
+
+class ApplyMapper:
+    """Adds `variant`, `delta_<attr>` columns and replaces `w` by the edited latent.
+
+    `variants` is a list of {attribute: change in attribute units}; an all-zero variant returns the
+    input latent unchanged (no edit requested = no edit). Source attributes come in `src_<attr>` columns.
+    """
+
+    def __init__(self, mapper_dir: str, variants: list[dict[str, float]], device: str = "cpu") -> None:
+        self.mapper, _ = load_mapper(mapper_dir)
+        self.mapper.to(device)
+        names = self.mapper.cfg.attributes
+        self.deltas = torch.tensor([[v.get(a, 0.0) for a in names] for v in variants], dtype=torch.float32)
+        self.names, self.device = names, device
+
+    @torch.inference_mode()
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        w = torch.from_numpy(np.ascontiguousarray(batch["w"], dtype=np.float32)).to(self.device)
+        bad = ~torch.isfinite(w.reshape(len(w), -1)).all(dim=1)
+        if bool(bad.any()):
+            ids = batch["id"][bad.cpu().numpy()].tolist()
+            raise ValueError(f"{len(ids)} latents contain NaN or Inf (ids {ids[:10]})")
+        a = torch.from_numpy(np.stack([batch[f"src_{n}"] for n in self.names], axis=1).astype(np.float32)).to(self.device)
+        v = len(self.deltas)
+        out = {k: np.repeat(val, v, axis=0) for k, val in batch.items() if k != "w"}
+        delta = self.deltas.to(self.device).repeat(len(w), 1)
+        w_rep, a_rep = w.repeat_interleave(v, dim=0), a.repeat_interleave(v, dim=0)
+        edited = self.mapper(w_rep, a_rep, delta)
+        unchanged = (delta == 0).all(dim=1).view(-1, *([1] * (w.ndim - 1)))
+        out["w"] = torch.where(unchanged, w_rep, edited).cpu().numpy()
+        out["variant"] = np.tile(np.arange(v, dtype=np.int32), len(w))
+        out.update({f"delta_{n}": delta[:, j].cpu().numpy() for j, n in enumerate(self.names)})
+        return out
+
+
+def rename_labels(batch: dict[str, np.ndarray], attributes: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """After labeling originals: attribute columns become `src_<attr>`, identity `identity_src`; drop pixels."""
+    out = {k: v for k, v in batch.items() if k not in ("image", "identity", *attributes)}
+    out.update({f"src_{a}": batch[a] for a in attributes})
+    if "identity" in batch:
+        out["identity_src"] = batch["identity"]
+    return out
+
+
+def identity_cosine(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cosine between the edit's identity embedding and the original's (both unit vectors)."""
+    cos = np.sum(np.asarray(batch["identity"]) * np.asarray(batch["identity_src"]), axis=1).astype(np.float32)
+    return {**batch, "identity_cos": cos}

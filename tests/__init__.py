@@ -1,0 +1,1 @@
+"""Tests mirror the source tree; shared builders live beside them (tests/checkpoints.py)."""

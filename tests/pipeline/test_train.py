@@ -1,0 +1,137 @@
+"""The trainers on a real local Ray (2-worker DDP, gloo), tiny presets: export, resume, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.mapper import load_mapper
+from pipeline.config import DATASET_PRESETS, DatasetConfig
+from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
+
+pytestmark = pytest.mark.timeout(900)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained(ray_local, tmp_path_factory):
+    """A tiny dataset, its regressor H, and a 2-worker image-objective mapper run."""
+    from pipeline.dataset import run_dataset
+    from pipeline.train import run_train
+    from pipeline.train_regressor import run_train_regressor
+
+    root = tmp_path_factory.mktemp("train")
+    ds = str(root / "ds")
+    run_dataset(DatasetConfig(**{**DATASET_PRESETS["tiny"], "out": ds, "num_samples": 64}))
+    reg = run_train_regressor(RegressorTrainConfig(**{**REGRESSOR_PRESETS["tiny"], "dataset": ds, "out": str(root / "reg")}))
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": ds, "regressor": str(reg), "out": str(root / "run")})
+    export = run_train(cfg)
+    return {"root": root, "dataset": ds, "regressor": str(reg), "cfg": cfg, "export": export}
+
+
+def test_regressor_reports_held_out_error(trained):
+    doc = json.loads((Path(trained["regressor"]) / "regressor.json").read_text())
+    mae = doc["trained"]["held_out_mae"]
+    assert {"age", "young", "male", "smiling"} <= set(mae) and all(v >= 0 for v in mae.values())
+
+
+def test_export_rebuilds_without_training_code(trained):
+    mapper, doc = load_mapper(trained["export"])
+    assert doc["architecture"]["attributes"] == ["young"] and doc["latent_space"] == "w"
+    assert doc["generator_id"].startswith("dcgan-digiface-") and len(doc["dataset_manifest_sha256"]) == 64
+    assert doc["steps"] == trained["cfg"].steps and set(doc["losses"]) >= {"attribute", "identity", "cycle"}
+    w = torch.randn(3, 100)
+    out = mapper(w, torch.full((3, 1), 0.5), torch.full((3, 1), 0.2))
+    assert out.shape == w.shape
+
+
+def test_run_dir_describes_itself(trained):
+    run = Path(trained["cfg"].out)
+    assert json.loads((run / "config.json").read_text())["kind"] == "train"
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert trained["cfg"].steps in steps
+    assert list((run / "val").glob("step-*.png")) and list((run / "tb").iterdir())
+    check = json.loads((run / "edit_check.json").read_text())
+    assert {"change", "identity_cos"} <= set(check[0])
+
+
+def test_latent_objective_multi_attribute(trained):
+    from pipeline.train import run_train
+
+    cfg = dataclasses.replace(trained["cfg"], objective="latent", attributes=("young", "smiling", "male"),
+                              out=str(trained["root"] / "latent"), num_workers=1)
+    mapper, doc = load_mapper(run_train(cfg))
+    assert mapper.cfg.attributes == ("young", "smiling", "male") and doc["objective"] == "latent"
+
+
+def _train_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "train", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_resume_after_kill_continues_from_checkpoint(trained):
+    run = trained["root"] / "killed"
+    args = ["--preset", "tiny", "--dataset", trained["dataset"], "--regressor", trained["regressor"], "--out", str(run),
+            "--steps", "12", "--checkpoint-every", "3", "--objective", "latent"]
+    proc = _train_cli(*args)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(run.glob("ray-train/step-*")):
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss/total" in x]
+    assert first and max(first) < 12
+    again = _train_cli(*args)
+    out, err = again.communicate(timeout=400)
+    assert again.returncode == 0, err[-3000:]
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss/total" in x]
+    assert steps[-1] == 12 and steps.count(3) == 1  # continued, did not start over
+    ckpt = sorted(run.glob("ray-train/step-*"))[-1] / "state.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 12
+    assert all(int(s["step"]) == 12 for s in state["optimizer"]["state"].values())  # Adam's counters restored
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attrs", "beauty"], "unknown attribute 'beauty'"),
+    (["--objective", "pixels"], "unknown --objective"),
+])
+def test_bad_input_one_line(trained, args, message):
+    p = subprocess.run([sys.executable, "-m", "pipeline", "train", "--dataset", trained["dataset"], *args],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_missing_attribute_other_generator_and_empty_dataset(trained, tmp_path):
+    from pipeline.train_plan import plan_training
+    from tests.checkpoints import write_tiny_rosinality
+
+    base = trained["cfg"]
+    with pytest.raises(ValueError, match="not in the dataset"):
+        # a dataset labeled by age-gender only has no `smiling`
+        manifest = json.loads((Path(trained["dataset"]) / "manifest.json").read_text())
+        manifest["attributes"] = ["age", "young", "male"]
+        only = tmp_path / "agegender"
+        only.mkdir()
+        (only / "manifest.json").write_text(json.dumps(manifest))
+        plan_training(dataclasses.replace(base, dataset=str(only), attributes=("smiling",)))
+    ckpt = tmp_path / "g.pt"
+    write_tiny_rosinality(ckpt)
+    with pytest.raises(ValueError, match="is not the dataset's generator"):
+        plan_training(dataclasses.replace(base, generator=str(ckpt)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "manifest.json").write_text(json.dumps({**manifest, "num_rows": 0, "shards": []}))
+    with pytest.raises(ValueError, match="is empty"):
+        plan_training(dataclasses.replace(base, dataset=str(empty)))
+    with pytest.raises(ValueError, match="no dataset at"):
+        plan_training(dataclasses.replace(base, dataset=str(tmp_path / "nothing")))
