@@ -157,6 +157,22 @@ def cmd_edit_one(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.evaluation import EvalConfig
+
+    e = sub.add_parser("eval", help="compare a mapper with a linear-direction baseline", description=EvalConfig.__doc__)
+    add_config_args(e, EvalConfig)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipeline.evaluation import EvalConfig, run_eval
+
+    if args.strengths is not None:
+        args.strengths = tuple(float(s) for s in args.strengths)
+    run_eval(config_from_args(EvalConfig, args, {}))
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,10 +180,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     dataset_parser(sub)
     train_parsers(sub)
     edit_parsers(sub)
+    eval_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
-                    "edit": cmd_edit, "edit-one": cmd_edit_one}
+                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
