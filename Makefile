@@ -42,14 +42,14 @@ edit: $(STAMP) ## apply a trained mapper to a dataset's latents (ARGS=--delta yo
 eval: $(STAMP) ## compare the mapper with a linear-direction baseline
 	$(PY) -m pipeline eval $(ARGS)
 
-bench: $(STAMP) ## run the benchmarks and write bench/report.json
-	$(PY) -m bench.run $(ARGS)
+bench: $(STAMP) ## run the benchmarks and write runs/bench/report.json
+	$(PY) -m pipeline bench $(ARGS)
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff over the tree
-	$(PY) -m ruff check pipeline stages models tests bench
+	$(PY) -m ruff check pipeline stages models tests
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.cli_args import add_config_args, config_from_args
-from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources, to_jsonable
+from pipeline.config import DATASET_PRESETS, DatasetConfig, to_jsonable
 from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
 
 
@@ -27,43 +27,15 @@ def _csv(text: str) -> tuple[str, ...]:
 
 
 def dataset_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dataset", help="sample, render, label and write a sharded dataset",
-                       description=DatasetConfig.__doc__, argument_default=None)
+    p = sub.add_parser("dataset", help="sample, render, label and write a sharded dataset", description=DatasetConfig.__doc__)
     p.add_argument("--preset", choices=sorted(DATASET_PRESETS), default="default")
-    p.add_argument("--out", help="dataset directory or URI (s3://...)")
-    p.add_argument("--generator", help="StyleGAN2 checkpoint (.pkl or .pt); default: the embedded DCGAN")
-    p.add_argument("--num-samples", type=int)
-    p.add_argument("--seed-start", type=int)
-    p.add_argument("--psi", type=float, help="truncation, 0..1")
-    p.add_argument("--latent-space", choices=["w", "wplus"])
-    p.add_argument("--noise-mode", choices=["const", "none"])
-    p.add_argument("--image-format", choices=["png", "jpg", "none"])
-    p.add_argument("--no-images", dest="image_format", action="store_const", const="none")
-    p.add_argument("--jpeg-quality", type=int)
-    p.add_argument("--shard-size", type=int)
-    p.add_argument("--labelers", type=_csv, help="comma list: age-gender,emotion")
-    p.add_argument("--embedder")
-    p.add_argument("--overwrite", action="store_const", const=True)
-    p.add_argument("--ray-address", help="existing Ray cluster (or set RAY_ADDRESS)")
-    for stage in ("render", "label", "embed"):
-        p.add_argument(f"--{stage}-actors", type=int)
-        p.add_argument(f"--{stage}-cpus", type=float)
-        p.add_argument(f"--{stage}-gpus", type=float)
-        p.add_argument(f"--{stage}-batch-size", type=int)
+    add_config_args(p, DatasetConfig)
+    p.add_argument("--no-images", dest="image_format", action="store_const", const="none", help="latents + labels only")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
 
 def dataset_config(args: argparse.Namespace) -> DatasetConfig:
-    overrides: dict[str, Any] = dict(DATASET_PRESETS[args.preset])
-    for f in dataclasses.fields(DatasetConfig):
-        if getattr(args, f.name, None) is not None:
-            overrides[f.name] = getattr(args, f.name)
-    for stage in ("render", "label", "embed"):
-        base = overrides.get(stage, StageResources())
-        keys = {"actors": "actors", "num_cpus": "cpus", "num_gpus": "gpus", "batch_size": "batch_size"}
-        given = {k: getattr(args, f"{stage}_{v}") for k, v in keys.items() if getattr(args, f"{stage}_{v}") is not None}
-        overrides[stage] = dataclasses.replace(base, **given)
-    return DatasetConfig(**overrides)
+    return config_from_args(DatasetConfig, args, DATASET_PRESETS[args.preset])
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -173,6 +145,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.bench.run import SUITES
+
+    b = sub.add_parser("bench", help="run the benchmarks and write a JSON report")
+    b.add_argument("--only", type=_csv, default=SUITES, help=f"comma list of {', '.join(SUITES)}")
+    b.add_argument("--out", default="runs/bench/report.json")
+    b.add_argument("--dataset", default="data/default", help="dataset for the train and edit benchmarks")
+    b.add_argument("--mapper", default=None, help="mapper export for the edit benchmark (default: newest under runs/)")
+    b.add_argument("--regressor", default=None, help="H export for the train benchmark (default: the dataset's)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.bench.run import run_bench
+
+    mapper = args.mapper or next(iter(sorted(Path("runs").glob("train-*/export"), key=lambda p: p.stat().st_mtime)[-1:]), None)
+    regressor = args.regressor or next(iter(sorted(Path("runs").glob("regressor-*"))[-1:]), None)
+    run_bench(tuple(args.only), args.out, args.dataset, mapper and str(mapper), regressor and str(regressor))
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,10 +175,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     train_parsers(sub)
     edit_parsers(sub)
     eval_parser(sub)
+    bench_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
-                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval}
+                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

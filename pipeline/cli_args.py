@@ -14,9 +14,16 @@ def _csv(text: str) -> tuple[str, ...]:
 
 def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default)."""
+    from pipeline.config import StageResources
+
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
+            continue
+        if hints[f.name] is StageResources:  # nested: --<stage>-actors/-cpus/-gpus/-batch-size
+            stage = f.name.replace("_", "-")
+            for sub, typ in (("actors", int), ("cpus", float), ("gpus", float), ("batch-size", int)):
+                p.add_argument(f"--{stage}-{sub}", type=typ, default=None, help=f"{stage} stage {sub}")
             continue
         flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else "(nested)"
@@ -30,8 +37,19 @@ def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
 
 
 def config_from_args(cls: type, args: argparse.Namespace, preset: dict[str, Any]) -> Any:
+    from pipeline.config import StageResources
+
     overrides = dict(preset)
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if hints[f.name] is StageResources:
+            keys = {"actors": "actors", "num_cpus": "cpus", "num_gpus": "gpus", "batch_size": "batch_size"}
+            given = {k: getattr(args, f"{f.name}_{v}", None) for k, v in keys.items()}
+            given = {k: v for k, v in given.items() if v is not None}
+            if given:
+                base = overrides.get(f.name) or f.default_factory()  # type: ignore[misc]
+                overrides[f.name] = dataclasses.replace(base, **given)
+            continue
         value = getattr(args, f.name, None)
         if value is not None:
             overrides[f.name] = value

@@ -98,6 +98,8 @@ def to_jsonable(cfg: Any) -> Any:
         return {f.name: to_jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, (tuple, list)):
         return [to_jsonable(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: to_jsonable(v) for k, v in cfg.items()}
     return cfg
 
 

@@ -7,12 +7,11 @@ import torch.nn.functional as F
 
 from models.framing import crop_resize
 from models.open import open_generator
-from models.regressor import AttributeRegressor
 from models.surrogate import LatentSurrogate
 from pipeline.losses import Critic
 
 
-def image_critic(generator: str | None, regressor: AttributeRegressor, device: torch.device) -> Critic:
+def image_critic(generator: str | None, regressor: torch.nn.Module, device: torch.device) -> Critic:
     """w -> G(w) -> (H standardised attributes, SFace-port embedding); gradients reach w, weights frozen."""
     from models.sface_torch import load_sface_torch
 

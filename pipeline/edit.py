@@ -95,8 +95,8 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...])
         positions = positions[(positions + start) % cfg.holdout_every == 0]
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     store = Store(cfg.dataset)
-    paths = [store.uri_of(s["files"]["parquet"]["path"]) for s in m["shards"]]
-    ds = ray.data.read_parquet(paths, columns=["seed", "w", "identity", *attrs])
+    paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     keep = set(positions.tolist()) if len(positions) < stop - start else None
     ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024)
     return ds, positions, True

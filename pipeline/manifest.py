@@ -34,14 +34,14 @@ def build_manifest(cfg: DatasetConfig, schema: ShardSchema, ids: dict[str, Any],
     }
 
 
-def read_manifest(uri: str) -> dict[str, Any]:
+def read_manifest(uri: str, formats: tuple[str, ...] = (FORMAT,)) -> dict[str, Any]:
     """A dataset's manifest, or a one-line error if there is none (downstream jobs take a manifest)."""
     store = Store(uri)
     if not store.exists(names.MANIFEST):
         raise ValueError(f"no dataset at {uri}: {names.MANIFEST} is missing (run `make dataset` first, or it is unfinished)")
     doc = store.read_json(names.MANIFEST)
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{uri}/{names.MANIFEST} is not a latent2latent dataset manifest")
+    if doc.get("format") not in formats:
+        raise ValueError(f"{uri}/{names.MANIFEST} is not a {' or '.join(formats)} manifest")
     return doc
 
 
@@ -51,7 +51,7 @@ def verify_manifest(uri: str) -> list[str]:
 
     import pyarrow.parquet as pq
 
-    store, doc, problems = Store(uri), read_manifest(uri), []
+    store, doc, problems = Store(uri), read_manifest(uri, (FORMAT, "latent2latent-edits/1")), []
     for shard in doc["shards"]:
         for kind, f in shard["files"].items():
             data = store.read_bytes(f["path"]) if store.exists(f["path"]) else None

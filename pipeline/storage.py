@@ -28,12 +28,10 @@ class Store:
         root = self.fs_root[1].rstrip("/")
         return f"{root}/{rel}" if rel else root
 
-    def uri_of(self, rel: str) -> str:
-        """What Ray Data / pyarrow readers take: an absolute local path, or the URI with `rel` appended."""
-        if "://" not in self.uri:
-            return self.path(rel)
-        base, _, query = self.uri.partition("?")
-        return f"{base.rstrip('/')}/{rel}" + (f"?{query}" if query else "")
+    def readable(self, rels: list[str]) -> tuple[list[str], pafs.FileSystem]:
+        """(paths, filesystem) for Ray Data / pyarrow readers: credentials and endpoint travel in the filesystem."""
+        fs, _ = self.fs_root
+        return [self.path(r) for r in rels], fs
 
     def exists(self, rel: str) -> bool:
         fs, _ = self.fs_root

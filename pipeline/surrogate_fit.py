@@ -6,11 +6,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.regressor import AttributeRegressor
 from models.surrogate import LatentSurrogate, SurrogateConfig
 
 
-def fit_surrogate(w: torch.Tensor, attrs: torch.Tensor, identity: torch.Tensor, h: AttributeRegressor,
+def fit_surrogate(w: torch.Tensor, attrs: torch.Tensor, identity: torch.Tensor, h: torch.nn.Module,
                   steps: int = 600, batch: int = 256, seed: int = 0) -> tuple[LatentSurrogate, dict[str, float]]:
     """w (N,*shape), attrs (N,K) in H's attribute order and units, identity (N,D); returns the model + fit stats."""
     torch.manual_seed(seed)

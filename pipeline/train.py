@@ -72,7 +72,7 @@ def train_loop(config: dict[str, Any]) -> None:
     plan: TrainPlan = config["plan"]
     cfg, rank = plan.cfg, ray.train.get_context().get_world_rank()
     device = ray.train.torch.get_device()
-    regressor, _ = load_regressor(config["regressor"])
+    regressor = build_h(config["h"])
     space = attr_space(plan, regressor.cfg.attributes, regressor.cfg.mean, regressor.cfg.std)
     space = AttrSpace(**{k: v.to(device) for k, v in space.__dict__.items()})
     critic = image_critic(plan.generator, regressor, device) if cfg.objective == "image" else latent_critic(config["surrogate"], device)
@@ -111,7 +111,8 @@ def train_loop(config: dict[str, Any]) -> None:
 
 def build_trainer(plan: TrainPlan, loop_config: dict[str, Any]) -> TorchTrainer:
     cfg = plan.cfg
-    rows = ray.data.read_parquet(list(plan.parquet_paths))
+    paths, fs = plan.readable()
+    rows = ray.data.read_parquet(paths, filesystem=fs)
     attrs = loop_config["h_attributes"]
     train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None)
     train = train.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=256)
@@ -130,9 +131,9 @@ def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[s
     import pyarrow.parquet as pq
 
     out: list[dict[str, np.ndarray]] = []
-    for path in plan.parquet_paths:
-        fs_path = path
-        table = pq.read_table(fs_path, columns=["seed", "w", "identity", *attrs]).to_pydict()
+    paths, fs = plan.readable()
+    for path in paths:
+        table = pq.read_table(path, filesystem=fs, columns=["seed", "w", "identity", *attrs]).to_pydict()
         batch = holdout_split({k: np.asarray(v, dtype=object if k in ("w", "identity") else None) for k, v in table.items()}, plan.cfg.holdout_every, True)
         out.append(dense_rows(batch, attrs, plan.latent_shape))
         if sum(len(o["seed"]) for o in out) >= count:
@@ -143,18 +144,45 @@ def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[s
     return {k: torch.from_numpy(v) for k, v in rows.items()}
 
 
-def ensure_regressor(plan: TrainPlan) -> Path:
-    """The H to train through: the one given, the dataset's default one, or a freshly trained one."""
+def build_h(spec: tuple[str, Any]) -> torch.nn.Module:
+    """H from its spec: ("ported", PortedConfig) or ("distilled", export dir)."""
+    kind, value = spec
+    if kind == "ported":
+        from models.ported import PortedLabelers
+
+        return PortedLabelers(value).eval().requires_grad_(False)
+    return load_regressor(value)[0]
+
+
+def h_spec(plan: TrainPlan) -> tuple[tuple[str, Any], dict[str, Any]]:
+    """Which H to train through, and what the export records about it."""
+    from models.ported import PortedConfig
     from pipeline.train_config import RegressorTrainConfig
     from pipeline.train_regressor import default_regressor_dir, run_train_regressor
 
-    if plan.cfg.regressor:
-        return Path(plan.cfg.regressor)
-    path = default_regressor_dir(plan.cfg.dataset, plan.manifest)
-    if not (path / "regressor.json").exists():
+    if plan.cfg.regressor == "ported":
+        attrs = tuple(plan.manifest["attributes"])
+        stats = label_stats(plan, attrs)
+        cfg = PortedConfig(attrs, tuple(stats.mean(0).tolist()), tuple(np.maximum(stats.std(0), 1e-3).tolist()),
+                           tuple(plan.manifest["framing"]["box"]))
+        return ("ported", cfg), {"kind": "ported", "labeler_ids": plan.manifest["labeler_ids"], "attributes": list(attrs)}
+    path = Path(plan.cfg.regressor) if plan.cfg.regressor != "distilled" else default_regressor_dir(plan.cfg.dataset, plan.manifest)
+    if plan.cfg.regressor == "distilled" and not (path / "regressor.json").exists():
         print(f"no attribute regressor for this dataset yet: training one into {path}")
         run_train_regressor(RegressorTrainConfig(dataset=plan.cfg.dataset, out=str(path)))
-    return path
+    _, doc = load_regressor(path)
+    return ("distilled", str(path.resolve())), {"kind": "distilled", "path": str(path), "attributes": doc["architecture"]["attributes"],
+                                                "held_out_mae": doc.get("trained", {}).get("held_out_mae")}
+
+
+def label_stats(plan: TrainPlan, attrs: tuple[str, ...]) -> np.ndarray:
+    """(N, K) labels of the training rows, read straight from the Parquet shards (small columns)."""
+    import pyarrow.parquet as pq
+
+    paths, fs = plan.readable()
+    tables = [pq.read_table(p, filesystem=fs, columns=["seed", *attrs]).to_pandas() for p in paths]
+    rows = [t[t.seed % plan.cfg.holdout_every != 0] for t in tables]
+    return np.concatenate([r[list(attrs)].to_numpy(np.float64) for r in rows])
 
 
 def run_train(cfg: TrainConfig) -> Path:
@@ -164,12 +192,12 @@ def run_train(cfg: TrainConfig) -> Path:
     if not (plan.run_dir / names.CONFIG).exists():
         (plan.run_dir / names.CONFIG).write_text(json.dumps(run_header("train", plan.cfg, dataset_manifest_sha256=plan.manifest_sha256), indent=2))
     init_ray(None)
-    regressor_dir = ensure_regressor(plan)
-    h, h_doc = load_regressor(regressor_dir)
+    spec, h_doc = h_spec(plan)
+    h = build_h(spec)
     missing = [a for a in plan.cfg.attributes if a not in h.cfg.attributes]
     if missing:
-        raise ValueError(f"attribute regressor {regressor_dir} does not predict {missing}")
-    loop_config: dict[str, Any] = {"plan": plan, "regressor": str(regressor_dir.resolve()), "h_attributes": h.cfg.attributes,
+        raise ValueError(f"attribute regressor {plan.cfg.regressor} does not predict {missing}")
+    loop_config: dict[str, Any] = {"plan": plan, "h": spec, "h_attributes": h.cfg.attributes,
                                    "val": held_out_rows(plan, h.cfg.attributes, plan.cfg.val_rows)}
     if plan.cfg.objective == "latent":
         loop_config["surrogate"] = _surrogate(plan, h)
@@ -214,7 +242,8 @@ def _surrogate(plan: TrainPlan, h) -> Any:
 
 
 def all_rows(plan: TrainPlan, attrs: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    rows = ray.data.read_parquet(list(plan.parquet_paths), columns=["seed", "w", "identity", *attrs])
+    paths, fs = plan.readable()
+    rows = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     batches = list(rows.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=1024).iter_batches(batch_size=None))
     return {k: torch.from_numpy(np.concatenate([b[k] for b in batches])) for k in ("w", "attrs", "identity")}
 
@@ -227,5 +256,5 @@ def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[s
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),
-            "regressor": {"attributes": h_doc["architecture"]["attributes"], "held_out_mae": h_doc.get("trained", {}).get("held_out_mae")},
+            "regressor": h_doc,
             "train_config": to_jsonable(plan.cfg), "steps": step, "created": time.strftime("%FT%TZ", time.gmtime())}

@@ -42,7 +42,8 @@ class TrainConfig:
     dataset: str = "data/default"  # dataset directory (its manifest is read)
     attributes: tuple[str, ...] = ("young",)  # attributes the mapper edits; "all" expands to the dataset's
     objective: str = "image"  # image: through G, H and the identity net (the paper); latent: surrogates
-    regressor: str | None = None  # H export dir; None = runs/regressor-<dataset hash>, trained if missing
+    regressor: str = "ported"  # H: "ported" (differentiable copies of the dataset's labelers), "distilled"
+    # (runs/regressor-<dataset hash>, trained if missing), or an H export directory
     generator: str | None = None  # must be the dataset's generator; None = the one the dataset names
     out: str | None = None  # run directory; None = runs/train-<attributes>-<config hash>
     num_workers: int = 2  # Ray Train workers (DDP)
@@ -87,13 +88,12 @@ class RegressorTrainConfig:
     dataset: str = "data/default"
     out: str | None = None  # export dir; None = runs/regressor-<dataset config hash>
     attributes: tuple[str, ...] | None = None  # None = every attribute the dataset has
-    input_size: int = 64  # H sees the framed face resized to this
     num_workers: int = 2
     use_gpu: bool = False
     cpus_per_worker: float = 0.5
     batch_size: int = 64  # per worker
-    epochs: int = 6
-    lr: float = 2e-3
+    epochs: int = 40  # of the head on precomputed features: cheap
+    lr: float = 1e-3
     holdout_every: int = 10  # same held-out seeds as the mapper trainer
     seed: int = 0
 
@@ -108,5 +108,5 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 }
 REGRESSOR_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "tiny": {"epochs": 1, "batch_size": 8, "input_size": 32},
+    "tiny": {"epochs": 2, "batch_size": 8},
 }

@@ -22,9 +22,12 @@ class TrainPlan:
     cfg: TrainConfig
     manifest: dict[str, Any]
     manifest_sha256: str
-    parquet_paths: tuple[str, ...]
+    parquet_paths: tuple[str, ...]  # relative to cfg.dataset
     latent_shape: tuple[int, ...]
     run_dir: Path
+
+    def readable(self) -> tuple[list[str], Any]:
+        return Store(self.cfg.dataset).readable(list(self.parquet_paths))
 
     @property
     def generator(self) -> str | None:
@@ -37,7 +40,7 @@ def dataset_files(uri: str) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     if manifest["num_rows"] == 0 or not manifest["shards"]:
         raise ValueError(f"dataset {uri} is empty (0 rows)")
     sha = hashlib.sha256(store.read_bytes(names.MANIFEST)).hexdigest()
-    paths = tuple(store.uri_of(s["files"]["parquet"]["path"]) for s in manifest["shards"])
+    paths = tuple(s["files"]["parquet"]["path"] for s in manifest["shards"])  # relative to the dataset
     return manifest, sha, paths
 
 

@@ -26,3 +26,22 @@ def wds_rows(batch: dict[str, np.ndarray], attributes: tuple[str, ...], image_ex
     images = np.stack(list(batch[image_ext])).astype(np.uint8)
     attrs = np.array([[float(d[a]) for a in attributes] for d in labels], dtype=np.float32).reshape(len(labels), len(attributes))
     return {"seed": np.array([int(d["seed"]) for d in labels], np.int64), "image": images, "attrs": attrs}
+
+
+class TrunkFeatures:
+    """Adds `features` (N, D): pooled frozen-trunk features of each image, what H's head is fitted on."""
+
+    def __init__(self, framing: tuple[float, float, float, float], trunk_layers: int, device: str = "cpu") -> None:
+        import torch
+
+        from models.regressor import AttributeRegressor, RegressorConfig
+
+        cfg = RegressorConfig(attributes=("x",), mean=(0.0,), std=(1.0,), trunk_layers=trunk_layers, framing=framing)
+        self.model, self.device, self.torch = AttributeRegressor(cfg).to(device).eval(), device, torch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from stages.render import from_uint8
+
+        with self.torch.inference_mode():
+            feats = self.model.features(from_uint8(batch["image"], self.device)).cpu().numpy()
+        return {k: v for k, v in batch.items() if k != "image"} | {"features": feats.astype(np.float32)}

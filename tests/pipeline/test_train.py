@@ -15,27 +15,21 @@ import pytest
 import torch
 
 from models.mapper import load_mapper
-from pipeline.config import DATASET_PRESETS, DatasetConfig
-from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
+from pipeline.train_config import TRAIN_PRESETS, TrainConfig
 
 pytestmark = pytest.mark.timeout(900)
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def trained(ray_local, tmp_path_factory):
-    """A tiny dataset, its regressor H, and a 2-worker image-objective mapper run."""
-    from pipeline.dataset import run_dataset
+def trained(tiny_data, tmp_path_factory):
+    """A 2-worker DDP run of the paper's image objective on the tiny dataset."""
     from pipeline.train import run_train
-    from pipeline.train_regressor import run_train_regressor
 
     root = tmp_path_factory.mktemp("train")
-    ds = str(root / "ds")
-    run_dataset(DatasetConfig(**{**DATASET_PRESETS["tiny"], "out": ds, "num_samples": 64}))
-    reg = run_train_regressor(RegressorTrainConfig(**{**REGRESSOR_PRESETS["tiny"], "dataset": ds, "out": str(root / "reg")}))
-    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": ds, "regressor": str(reg), "out": str(root / "run")})
-    export = run_train(cfg)
-    return {"root": root, "dataset": ds, "regressor": str(reg), "cfg": cfg, "export": export}
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "regressor": tiny_data["regressor"],
+                         "out": str(root / "run")})
+    return {**tiny_data, "root": root, "cfg": cfg, "export": run_train(cfg)}
 
 
 def test_regressor_reports_held_out_error(trained):
@@ -64,13 +58,9 @@ def test_run_dir_describes_itself(trained):
     assert {"change", "identity_cos"} <= set(check[0])
 
 
-def test_latent_objective_multi_attribute(trained):
-    from pipeline.train import run_train
-
-    cfg = dataclasses.replace(trained["cfg"], objective="latent", attributes=("young", "smiling", "male"),
-                              out=str(trained["root"] / "latent"), num_workers=1)
-    mapper, doc = load_mapper(run_train(cfg))
-    assert mapper.cfg.attributes == ("young", "smiling", "male") and doc["objective"] == "latent"
+def test_latent_objective_multi_attribute(tiny_mapper):
+    mapper, doc = load_mapper(tiny_mapper)
+    assert mapper.cfg.attributes == ("young", "smiling") and doc["objective"] == "latent"
 
 
 def _train_cli(*args: str) -> subprocess.Popen:

@@ -1,0 +1,53 @@
+"""`python -m pipeline bench`: every benchmark, ratios measured within one run, written to one JSON report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.runinfo import git_revision, package_versions
+
+SUITES = ("synthesis", "dataset", "train", "edit")
+
+
+def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None, regressor: str | None) -> dict[str, Any]:
+    report: dict[str, Any] = {"created": time.strftime("%FT%TZ", time.gmtime()), "git_revision": git_revision(),
+                              "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+                              "packages": package_versions()}
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suite in only:
+        t0 = time.time()
+        report[suite] = _suite(suite, dataset, mapper, regressor)
+        report[suite]["bench_seconds"] = round(time.time() - t0, 1)
+        path.write_text(json.dumps(report, indent=2))  # partial reports survive a later failure
+        print(f"{suite}: {json.dumps(report[suite])}")
+    print(f"report written to {path}")
+    return report
+
+
+def _suite(suite: str, dataset: str, mapper: str | None, regressor: str | None) -> dict[str, Any]:
+    if suite == "synthesis":
+        from pipeline.bench.synthesis import bench_synthesis
+
+        return bench_synthesis()
+    if suite == "dataset":
+        from pipeline.bench.dataset_bench import bench_dataset
+
+        return bench_dataset()
+    if suite == "train":
+        from pipeline.bench.train_bench import bench_train
+
+        if regressor is None:
+            raise ValueError("the train benchmark needs --regressor (train one with `make train-regressor`)")
+        return bench_train(dataset, regressor)
+    if suite == "edit":
+        from pipeline.bench.edit_bench import bench_edit
+
+        if mapper is None:
+            raise ValueError("the edit benchmark needs --mapper (train one with `make train`)")
+        return bench_edit(mapper, dataset)
+    raise ValueError(f"unknown benchmark {suite!r} (choose from {', '.join(SUITES)})")

@@ -1,0 +1,32 @@
+"""Trainer throughput: samples/s with 1 and 2 Ray Train workers, per objective, in one run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipeline.train_config import TrainConfig
+
+
+def _rate(run: Path) -> float:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if "samples_per_s" in x]
+    return float(rows[-1]["samples_per_s"])  # the last window: start-up is behind it
+
+
+def bench_train(dataset: str, regressor: str, steps: int = 24, out: str = "runs/bench/train") -> dict[str, Any]:
+    from pipeline.train import run_train
+
+    result: dict[str, Any] = {}
+    for objective in ("latent", "image"):
+        rates = {}
+        for workers in (1, 2):
+            run = Path(out) / f"{objective}-{workers}"
+            shutil.rmtree(run, ignore_errors=True)
+            run_train(TrainConfig(dataset=dataset, regressor=regressor, objective=objective, num_workers=workers,
+                                  steps=steps, checkpoint_every=steps // 2, out=str(run)))
+            rates[workers] = _rate(run)
+        result[objective] = {"samples_per_s_1_worker": rates[1], "samples_per_s_2_workers": rates[2],
+                             "ratio_2_vs_1": rates[2] / rates[1]}
+    return result
