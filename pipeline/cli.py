@@ -11,11 +11,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from pipeline.cli_args import add_config_args, config_from_args
 from pipeline.config import DATASET_PRESETS, DatasetConfig, to_jsonable
@@ -72,26 +71,22 @@ def train_parsers(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dry-run", action="store_true")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    cfg = config_from_args(TrainConfig, args, TRAIN_PRESETS[args.preset])
+def _run_or_print(cfg: object, args: argparse.Namespace, module: str, fn: str) -> int:
+    """--dry-run prints the resolved config; otherwise import the job lazily (Ray is heavy) and run it."""
     if args.dry_run:
         print(json.dumps(to_jsonable(cfg), indent=2))
         return 0
-    from pipeline.train import run_train
-
-    run_train(cfg)
+    getattr(importlib.import_module(module), fn)(cfg)
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    return _run_or_print(config_from_args(TrainConfig, args, TRAIN_PRESETS[args.preset]), args, "pipeline.train", "run_train")
 
 
 def cmd_train_regressor(args: argparse.Namespace) -> int:
     cfg = config_from_args(RegressorTrainConfig, args, REGRESSOR_PRESETS[args.preset])
-    if args.dry_run:
-        print(json.dumps(to_jsonable(cfg), indent=2))
-        return 0
-    from pipeline.train_regressor import run_train_regressor
-
-    run_train_regressor(cfg)
-    return 0
+    return _run_or_print(cfg, args, "pipeline.train_regressor", "run_train_regressor")
 
 
 def edit_parsers(sub: argparse._SubParsersAction) -> None:
@@ -112,14 +107,7 @@ def edit_parsers(sub: argparse._SubParsersAction) -> None:
 def cmd_edit(args: argparse.Namespace) -> int:
     from pipeline.edit_config import EditConfig
 
-    cfg = config_from_args(EditConfig, args, {})
-    if args.dry_run:
-        print(json.dumps(to_jsonable(cfg), indent=2))
-        return 0
-    from pipeline.edit import run_edit
-
-    run_edit(cfg)
-    return 0
+    return _run_or_print(config_from_args(EditConfig, args, {}), args, "pipeline.edit", "run_edit")
 
 
 def cmd_edit_one(args: argparse.Namespace) -> int:

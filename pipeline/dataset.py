@@ -51,11 +51,11 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
                           compute=ActorPoolStrategy(size=1), num_cpus=0.1)
 
 
-def check_cpu_budget(cfg: DatasetConfig) -> None:
+def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
     """Actor pools that ask for more CPUs than Ray has wait forever (RAY_NOTES): say so up front."""
-    asked = sum(r.actors * r.num_cpus for r in (cfg.render, cfg.render, cfg.label, cfg.embed)) + 0.45
+    asked = sum(r.actors * r.num_cpus for r in pools) + tasks
     have = ray.cluster_resources().get("CPU", 0.0)
-    local = cfg.ray_address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
+    local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
     if local and asked > have:
         raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have:g}: lower --*-actors or --*-cpus")
 
@@ -125,7 +125,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0, written = time.time(), 0
     if todo:
         init_ray(cfg.ray_address)
-        check_cpu_budget(cfg)
+        check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
         for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
             for s in batch["stats"]:
                 stats = json.loads(s)

@@ -17,7 +17,7 @@ from models.open import open_generator
 from models.weights import sha256_file
 from pipeline import names
 from pipeline.config import StageResources, to_jsonable
-from pipeline.dataset import _actor_stage
+from pipeline.dataset import _actor_stage, check_cpu_budget
 from pipeline.edit_config import EditConfig, variants
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
@@ -96,9 +96,10 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...])
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     store = Store(cfg.dataset)
     paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    init_ray(cfg.ray_address)  # only once the request checked out
     ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     keep = set(positions.tolist()) if len(positions) < stop - start else None
-    ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024)
+    ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024, num_cpus=0.1)
     return ds, positions, True
 
 
@@ -125,6 +126,7 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> 
     if gid != doc["generator_id"]:
         raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {gid}")
     n = min(len(lat), cfg.max_rows or len(lat))
+    init_ray(cfg.ray_address)  # only once the request checked out
     ds = ray.data.from_numpy(lat[:n]).rename_columns({"data": "w"})
     pos = np.arange(n, dtype=np.int64)
     ds = ds.zip(ray.data.from_numpy(ids[:n]).rename_columns({"data": "id"})).zip(ray.data.from_numpy(pos).rename_columns({"data": "position"}))
@@ -138,14 +140,14 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
         ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
-        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None)
+        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None, num_cpus=0.1)
     ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=cfg.mapper, variants=meta["variants"])
     if cfg.render:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         if cfg.relabel:
             ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
             ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
-            ds = ds.map_batches(identity_cosine, batch_size=None)
+            ds = ds.map_batches(identity_cosine, batch_size=None, num_cpus=0.1)
         ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format}, batch_size=64, num_cpus=0.25)
     encode = functools.partial(edit_shard_files, meta=meta)
     from pipeline.shards import ShardWriter
@@ -168,7 +170,6 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
     generator = cfg.generator if cfg.generator is not None else doc.get("generator")
-    init_ray(cfg.ray_address)
     if cfg.dataset:
         src, positions, labeled = dataset_source(cfg, doc, attrs)
     else:
@@ -186,8 +187,11 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     done = _committed(store, layout)
     todo = [i for i, c in enumerate(layout.counts) if c and i not in done]
     t0, written = time.time(), 0
+    pools = [cfg.mapper_stage] + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
+    pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
+    check_cpu_budget(pools, cfg.ray_address)
     if todo:
-        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo) if done else src
+        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1) if done else src
         for batch in build_edit(cfg, src, labeled, generator, gen.framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
             for s in batch["stats"]:
                 st = json.loads(s)

@@ -30,9 +30,10 @@ class EditConfig:
     max_rows: int | None = None  # edit only the first N input rows
     overwrite: bool = False
     ray_address: str | None = None
-    mapper_stage: StageResources = field(default_factory=lambda: StageResources(batch_size=256))
-    render_stage: StageResources = field(default_factory=StageResources)
-    label_stage: StageResources = field(default_factory=StageResources)
+    # up to seven actor pools (imported latents are rendered and labeled first): a quarter CPU each locally
+    mapper_stage: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, batch_size=256))
+    render_stage: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25))
+    label_stage: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25))
 
     def __post_init__(self) -> None:
         if not self.mapper:

@@ -114,8 +114,8 @@ def build_trainer(plan: TrainPlan, loop_config: dict[str, Any]) -> TorchTrainer:
     paths, fs = plan.readable()
     rows = ray.data.read_parquet(paths, filesystem=fs)
     attrs = loop_config["h_attributes"]
-    train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None)
-    train = train.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=256)
+    train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None, num_cpus=0.25)
+    train = train.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=256, num_cpus=0.25)
     return TorchTrainer(
         train_loop, train_loop_config=loop_config, datasets={"train": train},
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,

@@ -34,9 +34,7 @@ def test_sweep_rows_and_zero_delta_is_the_input(tiny_data, tiny_mapper, tmp_path
     df = edits(out)
     assert m["num_rows"] == 24 and len(df) == 24 and len(m["shards"]) == 3
     assert sorted(df["variant"].unique()) == [0, 1, 2] and np.allclose(sorted(df["delta_young"].unique()), [-0.2, 0, 0.2])
-    src = pd.read_parquet(Path(tiny_data["dataset"]) / "parquet").set_index("seed")
-    zero = edits(out)
-    zero = zero[(zero.delta_young == 0)]
+    zero = df[df.delta_young == 0]
     assert (zero.delta_smiling == 0.1).all()  # fixed change + sweep combine
     for _, row in df.iterrows():
         assert row["id"] == row["position"]  # seeds 0.. of the dataset
