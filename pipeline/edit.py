@@ -45,8 +45,8 @@ class EditLayout:
     def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return batch["position"] // self.size
 
-    def row_key(self, batch: dict[str, np.ndarray], i: int) -> tuple:
-        return int(batch["position"][i]), int(batch["variant"][i])
+    def row_keys(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(batch["position"], np.int64) * self.variants + np.asarray(batch["variant"], np.int64)
 
     def expected(self, index: int) -> int:
         return self.counts[index] * self.variants
@@ -67,16 +67,23 @@ def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, An
         cols[k] = _fixed(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
     keys = [f"{i:012d}_{v:03d}" for i, v in zip(rows["id"].tolist(), rows["variant"].tolist())]
     cols["mapper_id"] = pa.array([meta["mapper_id"]] * n, pa.string())
-    if "image_bytes" in rows:
+    if "image_bytes" in rows and meta["webdataset"]:
         cols["image"] = pa.array([f"{names.tar_path(index)}#{k}.{fmt}" for k in keys])
+    files = {"parquet": table_bytes(pa.table(cols))}
+    if meta["webdataset"]:
+        files["wds"] = _tar(rows, keys, fmt)
+    return files
+
+
+def _tar(rows: dict[str, np.ndarray], keys: list[str], fmt: str) -> bytes:
     members = []
-    scalars = [k for k, v in rows.items() if v.ndim == 1 and k not in ("image_bytes",)]
+    scalars = [k for k, v in rows.items() if v.ndim == 1 and k != "image_bytes"]
     for i, key in enumerate(keys):
         if "image_bytes" in rows:
             members.append((f"{key}.{fmt}", bytes(rows["image_bytes"][i])))
         labels = {k: rows[k][i].item() for k in scalars}
         members += [(f"{key}.npy", npy_bytes(np.asarray(rows["w"][i], np.float32))), (f"{key}.json", json.dumps(labels).encode())]
-    return {"parquet": table_bytes(pa.table(cols)), "wds": tar_members(members)}
+    return tar_members(members)
 
 
 def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
@@ -115,7 +122,8 @@ def _dataset_rows(batch, start, attrs, shape, keep):
 
 
 def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> tuple[ray.data.Dataset, np.ndarray, bool]:
-    ids, lat = load_latents(cfg.latents)
+    """Latents a user brings; labels come along when the file has a column per mapper attribute."""
+    ids, lat, extra = load_latents(cfg.latents)
     shape = tuple(doc["architecture"]["latent_shape"])
     if tuple(lat.shape[1:]) != shape:
         raise ValueError(f"latents in {cfg.latents} have shape {tuple(lat.shape[1:])} per row but the mapper expects {shape}")
@@ -126,11 +134,20 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> 
     if gid != doc["generator_id"]:
         raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {gid}")
     n = min(len(lat), cfg.max_rows or len(lat))
+    attrs = tuple(doc["architecture"]["attributes"])
+    labeled = all(a in extra for a in attrs)
+    cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
     init_ray(cfg.ray_address)  # only once the request checked out
-    ds = ray.data.from_numpy(lat[:n]).rename_columns({"data": "w"})
-    pos = np.arange(n, dtype=np.int64)
-    ds = ds.zip(ray.data.from_numpy(ids[:n]).rename_columns({"data": "id"})).zip(ray.data.from_numpy(pos).rename_columns({"data": "position"}))
-    return ds, pos, False
+    ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
+    blocks = max(1, min(64, n // 4096))
+    ds = ray.data.range(n, override_num_blocks=blocks).map_batches(_take_rows, fn_kwargs={"cols": ref}, batch_size=None, num_cpus=0.1)
+    return ds, np.arange(n, dtype=np.int64), labeled
+
+
+def _take_rows(batch: dict[str, np.ndarray], cols: Any) -> dict[str, np.ndarray]:
+    pos = np.asarray(batch["id"], np.int64)  # ray.data.range names its column "id": here it is the position
+    data = ray.get(cols) if isinstance(cols, ray.ObjectRef) else cols
+    return {"position": pos, **{k: v[pos] for k, v in data.items()}}
 
 
 def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator: str | None, framing: Any,
@@ -180,6 +197,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
 
     all_attrs = tuple(a for n in labelers for a in open_labeler(n, gen.framing).attributes)
     meta = {"mapper_id": f"mapper-{sha256_file(f'{cfg.mapper}/mapper.safetensors')[:12]}", "variants": vs,
+            "webdataset": cfg.webdataset,
             "image_format": cfg.image_format, "all_attributes": all_attrs}
     counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)
     layout = EditLayout(cfg.shard_size, tuple(int(c) for c in counts), len(vs))

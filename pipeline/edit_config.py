@@ -24,6 +24,7 @@ class EditConfig:
     render: bool = True  # render the edited latents (images in the WebDataset shards)
     relabel: bool = True  # re-label renders with the real labelers and identity embedder
     image_format: str = "png"
+    webdataset: bool = True  # also write WebDataset tars (images, latents, labels); Parquet is always written
     shard_size: int = 256  # input rows per shard (each gives one row per variant)
     held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
     holdout_every: int = 10

@@ -39,8 +39,8 @@ class ShardPlan:
     def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.index_of(batch["seed"])
 
-    def row_key(self, batch: dict[str, np.ndarray], i: int) -> tuple:
-        return (int(batch["seed"][i]),)
+    def row_keys(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(batch["seed"], np.int64)
 
     def expected(self, index: int) -> int:
         lo, hi = self.seeds(index)
@@ -143,30 +143,32 @@ def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bo
     return stats
 
 
-def stack_rows(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {k: np.array([r[k] for r in rows], dtype=object) if k == "image_bytes" else np.stack([r[k] for r in rows])
-            for k in rows[0]}
-
-
 class ShardWriter:
     """Last stage of a job (an actor): buffers rows per shard, writes a shard once it is whole.
 
-    `layout` says which shard a row belongs to and how many rows make it whole (ShardPlan, EditLayout);
-    `encode(rows, index) -> {"parquet": bytes, "wds": bytes}`. Emits {"shard", "stats"} per written shard.
-    Lives in pipeline/ because it does I/O.
+    `layout` says which shard a row belongs to, a unique key per row, and how many rows make a shard whole
+    (ShardPlan, EditLayout); `encode(rows, index) -> {"parquet": bytes, "wds": bytes}`. Emits {"shard", "stats"}
+    per written shard. Lives in pipeline/ because it does I/O.
     """
 
     def __init__(self, uri: str, layout: Any, encode: Any) -> None:
         self.store, self.layout, self.encode = Store(uri), layout, encode
-        self.buffers: dict[int, dict[tuple, dict[str, Any]]] = {}  # shard -> row key -> row (dedupes retries)
+        self.parts: dict[int, list[dict[str, np.ndarray]]] = {}
+        self.seen: dict[int, set[int]] = {}  # row keys per shard: a retried block cannot add a row twice
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        shards, keys = self.layout.shard_of(batch), self.layout.row_keys(batch)
         done_idx, done_stats = [], []
-        for i, shard in enumerate(self.layout.shard_of(batch).tolist()):
-            self.buffers.setdefault(shard, {})[self.layout.row_key(batch, i)] = {k: v[i] for k, v in batch.items()}
-        for shard in [s for s, rows in self.buffers.items() if len(rows) == self.layout.expected(s)]:
-            rows = stack_rows(list(self.buffers.pop(shard).values()))
-            stats = write_shard(self.store, shard, self.encode(rows, shard), len(next(iter(rows.values()))), self.layout.bounds(shard))
-            done_idx.append(shard)
-            done_stats.append(json.dumps(stats))
+        for shard in np.unique(shards).tolist():
+            seen = self.seen.setdefault(shard, set())
+            fresh = np.array([k not in seen for k in keys[shards == shard].tolist()], dtype=bool)
+            sel = np.nonzero(shards == shard)[0][fresh]
+            seen.update(keys[sel].tolist())
+            self.parts.setdefault(shard, []).append({k: v[sel] for k, v in batch.items()})
+            if len(seen) == self.layout.expected(shard):
+                parts = self.parts.pop(shard)
+                rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+                stats = write_shard(self.store, shard, self.encode(rows, shard), len(seen), self.layout.bounds(shard))
+                done_idx.append(shard)
+                done_stats.append(json.dumps(stats))
         return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}
