@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 LABELERS = ("age-gender", "emotion")
 # fer's class order (fer.FER._get_labels): the emotion net's softmax columns in this order.
@@ -75,3 +76,8 @@ def clip_to_range(name: str, values: np.ndarray | float) -> np.ndarray:
 def young_from_age(age: np.ndarray) -> np.ndarray:
     """The 'young' score of an age in years (see CATALOG['young'])."""
     return np.clip((YOUNG_AGE_ZERO - np.asarray(age, dtype=np.float32)) / YOUNG_AGE_SPAN, 0.0, 1.0).astype(np.float32)
+
+
+def young_from_age_torch(age: torch.Tensor) -> torch.Tensor:
+    """young_from_age on a torch tensor, differentiable (zero gradient where the clip is active: age < 10 or > 70)."""
+    return ((YOUNG_AGE_ZERO - age) / YOUNG_AGE_SPAN).clamp(0.0, 1.0)

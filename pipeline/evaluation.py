@@ -65,17 +65,17 @@ def score(judge: Judge, w0: torch.Tensor, w1: torch.Tensor, base: tuple, target:
             "latent_dist": float((w1 - w0).reshape(len(w0), -1).norm(dim=1).mean()), "images": images}
 
 
-def matched_baseline(judge: Judge, w: torch.Tensor, n: torch.Tensor, base: tuple, target: str, goal: float) -> dict[str, Any]:
-    """Find alpha so the baseline's mean achieved change matches `goal` (two secant steps, measured)."""
-    alpha, result = 0.0, None
-    for step in (1.0, 0.5):
-        trial = alpha + step * np.sign(goal) if result is None else alpha
-        result = score(judge, w, move(w, n, trial), base, target)
-        slope = result["achieved"] / trial if trial else 0.0
-        alpha = goal / slope if abs(slope) > 1e-6 else trial * 2
-        alpha = float(np.clip(alpha, -20, 20))
-    result = score(judge, w, move(w, n, alpha), base, target)
-    return {**result, "alpha": alpha}
+def matched_baseline(judge: Judge, w: torch.Tensor, n: torch.Tensor, base: tuple, target: str, goal: float,
+                     scale: float) -> dict[str, Any]:
+    """Step size alpha giving the baseline the mapper's mean achieved change `goal`: the achieved change is
+    measured at a few steps (multiples of the mapper's latent distance `scale`), a slope through the origin
+    is fitted, and the baseline is scored at goal / slope (clipped to the probed range)."""
+    sign = 1.0 if goal >= 0 else -1.0
+    probes = [sign * scale * f for f in (0.5, 1.0, 2.0)]
+    achieved = [score(judge, w, move(w, n, a), base, target)["achieved"] for a in probes]
+    slope = float(np.dot(probes, achieved) / np.dot(probes, probes))
+    alpha = float(np.clip(goal / slope, -3 * scale, 3 * scale)) if abs(slope) > 1e-9 else probes[-1]
+    return {**score(judge, w, move(w, n, alpha), base, target), "alpha": alpha}
 
 
 def held_out(manifest_dir: str, attrs: list[str], every: int, rows: int, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
@@ -108,7 +108,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
             with torch.no_grad():
                 w_m = mapper(data["w"], data["a"], delta)
             m = score(judge, data["w"], w_m, base, name)
-            b = matched_baseline(judge, data["w"], n, base, name, m["achieved"])
+            b = matched_baseline(judge, data["w"], n, base, name, m["achieved"], max(m["latent_dist"], 1e-3))
             cols_m.append(m.pop("images")[: cfg.sheet_faces])
             cols_b.append(b.pop("images")[: cfg.sheet_faces])
             rows.append({"attribute": name, "strength": s, "requested": s * span, "mapper": m, "baseline": b})
@@ -153,7 +153,8 @@ def plot(report: dict[str, Any], out_dir: Path) -> None:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
         for key, style in (("mapper", "o-"), ("baseline", "s--")):
             ax1.plot([r["requested"] for r in rs], [r[key]["achieved"] for r in rs], style, label=key)
-            ax2.plot([abs(r[key]["achieved"]) for r in rs], [r[key]["identity_cos"] for r in rs], style, label=key)
+            pts = sorted((abs(r[key]["achieved"]), r[key]["identity_cos"]) for r in rs)
+            ax2.plot([p[0] for p in pts], [p[1] for p in pts], style, label=key)
         ax1.plot([r["requested"] for r in rs], [r["requested"] for r in rs], ":", color="grey", label="requested")
         ax1.set(xlabel=f"requested change in {name}", ylabel=f"achieved change in {name}")
         ax2.set(xlabel=f"|achieved change in {name}|", ylabel="identity cosine (SFace)")
