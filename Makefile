@@ -9,6 +9,8 @@ OUT ?=
 GENERATOR ?=
 ATTR ?= young
 ARGS ?=
+# the newest exported mapper, for edit / eval / edit-one
+MAPPER ?= $(shell ls -td runs/train-*/export 2>/dev/null | head -1)
 
 .DEFAULT_GOAL := help
 .PHONY: help env dataset train train-regressor edit eval bench test lint clean
@@ -36,11 +38,13 @@ train-regressor: $(STAMP) ## distill the dataset's labels into a differentiable 
 train: $(STAMP) ## train a Latent-To-Latent mapper (ATTR=young | young,smiling | all)
 	$(PY) -m pipeline train --attrs $(ATTR) $(if $(OUT),--dataset $(OUT)) $(ARGS)
 
-edit: $(STAMP) ## apply a trained mapper to a dataset's latents (ARGS=--delta young=+0.4)
-	$(PY) -m pipeline edit $(ARGS)
+edit: $(STAMP) ## sweep the newest mapper over the held-out faces of data/default (MAPPER=, OUT=, ARGS=)
+	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
+	$(PY) -m pipeline edit --mapper $(MAPPER) --dataset data/default --held-out-only --sweep young=-0.3:0.3:5 --out $(or $(OUT),data/edits) $(ARGS)
 
-eval: $(STAMP) ## compare the mapper with a linear-direction baseline
-	$(PY) -m pipeline eval $(ARGS)
+eval: $(STAMP) ## compare the newest mapper with a linear-direction baseline (MAPPER=)
+	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
+	$(PY) -m pipeline eval --mapper $(MAPPER) $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks and write runs/bench/report.json
 	$(PY) -m pipeline bench $(ARGS)

@@ -42,8 +42,8 @@ class TrainConfig:
     dataset: str = "data/default"  # dataset directory (its manifest is read)
     attributes: tuple[str, ...] = ("young",)  # attributes the mapper edits; "all" expands to the dataset's
     objective: str = "image"  # image: through G, H and the identity net (the paper); latent: surrogates
-    regressor: str = "ported"  # H: "ported" (differentiable copies of the dataset's labelers), "distilled"
-    # (runs/regressor-<dataset hash>, trained if missing), or an H export directory
+    regressor: str = "distilled"  # H: "distilled" (runs/regressor-<dataset hash>, trained if missing: the
+    # paper's route), "ported" (exact differentiable copies of the dataset's labelers), or an H export dir
     generator: str | None = None  # must be the dataset's generator; None = the one the dataset names
     out: str | None = None  # run directory; None = runs/train-<attributes>-<config hash>
     num_workers: int = 2  # Ray Train workers (DDP)

@@ -19,6 +19,8 @@ def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None,
                               "packages": package_versions()}
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # --only re-runs some suites and keeps the others' last results
+        report = {**json.loads(path.read_text()), **report}
     for suite in only:
         t0 = time.time()
         report[suite] = _suite(suite, dataset, mapper, regressor)

@@ -145,3 +145,15 @@ def test_s3_round_trip(tiny_data, tiny_mapper, s3_server):
 
     assert Store(out).read_json("manifest.json")["num_rows"] == 10
     assert verify_manifest(out) == []
+
+
+def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
+    from PIL import Image
+
+    from pipeline.edit_one import edit_one
+
+    path = edit_one(tiny_mapper, 42, ("smiling=0.3",), None, str(tmp_path / "one.png"))
+    assert Image.open(path).size == (128, 64)  # before | after
+    assert "ms (loading models" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown attribute 'beauty'"):
+        edit_one(tiny_mapper, 42, ("beauty=0.3",), None, str(tmp_path / "x.png"))
