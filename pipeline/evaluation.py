@@ -47,6 +47,7 @@ class Judge:
         self.gen = open_generator(generator)
         self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
         self.embedder = open_embedder("sface", self.gen.framing)
+        self.second = _dlib(self.gen.framing)  # an embedder the mapper never trained against
 
     @torch.no_grad()
     def __call__(self, w: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray], np.ndarray]:
@@ -55,14 +56,27 @@ class Judge:
         return images, labels, self.embedder(images)
 
 
-def score(judge: Judge, w0: torch.Tensor, w1: torch.Tensor, base: tuple, target: str) -> dict[str, Any]:
-    _, lab0, emb0 = base
+def _dlib(framing: Any) -> Any:
+    try:
+        from models.dlib_face import DlibFaceEmbedder
+
+        return DlibFaceEmbedder(framing)
+    except ImportError:  # dlib-bin is optional: the table then has SFace only
+        return None
+
+
+def score(judge: Judge, w0: torch.Tensor, w1: torch.Tensor, base: tuple, target: str, second: bool = False) -> dict[str, Any]:
+    images0, lab0, emb0 = base
     images, lab1, emb1 = judge(w1)
     others = [k for k in lab0 if k != target and k not in ALIASES.get(target, set())]
     drift = float(np.mean([np.mean(np.abs(lab1[k] - lab0[k])) / (attribute(k).high - attribute(k).low) for k in others]))
-    return {"achieved": float(np.mean(lab1[target] - lab0[target])), "drift": drift,
-            "identity_cos": float(np.mean(np.sum(emb0 * emb1, axis=1))),
-            "latent_dist": float((w1 - w0).reshape(len(w0), -1).norm(dim=1).mean()), "images": images}
+    out = {"achieved": float(np.mean(lab1[target] - lab0[target])), "drift": drift,
+           "identity_cos": float(np.mean(np.sum(emb0 * emb1, axis=1))),
+           "latent_dist": float((w1 - w0).reshape(len(w0), -1).norm(dim=1).mean()), "images": images}
+    if second and judge.second is not None:
+        d0, d1 = judge.second(images0, raw=True), judge.second(images, raw=True)
+        out["dlib_same_person"] = float(np.mean(np.linalg.norm(d1 - d0, axis=1) < 0.6))  # dlib's own threshold
+    return out
 
 
 def matched_baseline(judge: Judge, w: torch.Tensor, n: torch.Tensor, base: tuple, target: str, goal: float,
@@ -75,7 +89,7 @@ def matched_baseline(judge: Judge, w: torch.Tensor, n: torch.Tensor, base: tuple
     achieved = [score(judge, w, move(w, n, a), base, target)["achieved"] for a in probes]
     slope = float(np.dot(probes, achieved) / np.dot(probes, probes))
     alpha = float(np.clip(goal / slope, -3 * scale, 3 * scale)) if abs(slope) > 1e-9 else probes[-1]
-    return {**score(judge, w, move(w, n, alpha), base, target), "alpha": alpha}
+    return {**score(judge, w, move(w, n, alpha), base, target, second=True), "alpha": alpha}
 
 
 def held_out(manifest_dir: str, attrs: list[str], every: int, rows: int, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
@@ -107,14 +121,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
             delta[:, j] = s * span
             with torch.no_grad():
                 w_m = mapper(data["w"], data["a"], delta)
-            m = score(judge, data["w"], w_m, base, name)
+            m = score(judge, data["w"], w_m, base, name, second=True)
             b = matched_baseline(judge, data["w"], n, base, name, m["achieved"], max(m["latent_dist"], 1e-3))
             cols_m.append(m.pop("images")[: cfg.sheet_faces])
             cols_b.append(b.pop("images")[: cfg.sheet_faces])
             rows.append({"attribute": name, "strength": s, "requested": s * span, "mapper": m, "baseline": b})
         sheets[name] = [_save(out_dir / f"sheet-{name}-{k}.png", image_grid(c)) for k, c in (("mapper", cols_m), ("baseline", cols_b))]
     report = {"mapper": cfg.mapper, "dataset": dataset, "rows": len(data["w"]), "generator_id": doc["generator_id"],
-              "identity_embedders": ["sface"], "results": rows, "sheets": {k: [str(p) for p in v] for k, v in sheets.items()}}
+              "identity_embedders": ["sface"] + (["dlib"] if judge.second is not None else []), "results": rows, "sheets": {k: [str(p) for p in v] for k, v in sheets.items()}}
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
     (out_dir / "eval.md").write_text(markdown_table(report))
     plot(report, out_dir)
@@ -130,14 +144,17 @@ def _save(path: Path, grid: np.ndarray) -> Path:
 
 def markdown_table(report: dict[str, Any]) -> str:
     head = ("| attribute | strength | requested | mapper achieved | baseline achieved | mapper drift | baseline drift "
-            "| mapper id cos | baseline id cos | mapper latent dist | baseline latent dist |\n|" + "---|" * 11 + "\n")
+            "| mapper id cos | baseline id cos | mapper dlib same | baseline dlib same | mapper latent dist "
+            "| baseline latent dist |\n|" + "---|" * 13 + "\n")
+    dl = lambda r: f"{r['dlib_same_person']:.2f}" if "dlib_same_person" in r else "n/a"  # noqa: E731
     body = "".join(
         f"| {r['attribute']} | {r['strength']:+.2f} | {r['requested']:+.3f} | {r['mapper']['achieved']:+.3f} | "
         f"{r['baseline']['achieved']:+.3f} | {r['mapper']['drift']:.3f} | {r['baseline']['drift']:.3f} | "
-        f"{r['mapper']['identity_cos']:.3f} | {r['baseline']['identity_cos']:.3f} | {r['mapper']['latent_dist']:.2f} | "
-        f"{r['baseline']['latent_dist']:.2f} |\n" for r in report["results"])
+        f"{r['mapper']['identity_cos']:.3f} | {r['baseline']['identity_cos']:.3f} | {dl(r['mapper'])} | {dl(r['baseline'])} | "
+        f"{r['mapper']['latent_dist']:.2f} | {r['baseline']['latent_dist']:.2f} |\n" for r in report["results"])
     note = (f"\n{report['rows']} held-out faces; changes and drift measured on rendered images by the real labelers "
             "(drift = mean |change| of the other attributes as a fraction of their range); identity cosine by SFace; "
+            "dlib same = share of faces within dlib's 0.6 same-person distance of the original (an embedder not used in training); "
             "the baseline's step is chosen so its mean achieved change matches the mapper's.\n")
     return head + body + note
 
