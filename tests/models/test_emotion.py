@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from models.attributes import EMOTIONS
-from models.dcgan import load_dcgan
 from models.emotion import EmotionConfig, EmotionLabeler, default_emotion_path, load_keras_graph, tf_same_pad
 from models.framing import DIGIFACE
 from models.weights import CheckpointError
+from tests.faces import dcgan_faces
 
 
 def write_keras(path: Path, input_shape: tuple[int, int, int], layers: list[tuple]) -> Path:
@@ -163,8 +163,7 @@ def labeler() -> EmotionLabeler:
 
 @pytest.fixture(scope="module")
 def faces() -> torch.Tensor:
-    with torch.no_grad():
-        return load_dcgan()(torch.randn(8, 100, generator=torch.Generator().manual_seed(4)))
+    return dcgan_faces(8, 4)
 
 
 def test_probabilities_on_real_faces(labeler: EmotionLabeler, faces: torch.Tensor):

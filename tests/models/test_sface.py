@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.dcgan import load_dcgan
 from models.framing import DIGIFACE, crop_resize
 from models.sface import SFaceConfig, SFaceEmbedder, default_sface_path
 from models.weights import CheckpointError
+from tests.faces import dcgan_faces
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,7 @@ def embedder() -> SFaceEmbedder:
 
 @pytest.fixture(scope="module")
 def faces() -> torch.Tensor:
-    with torch.no_grad():
-        return load_dcgan()(torch.randn(8, 100, generator=torch.Generator().manual_seed(5)))
+    return dcgan_faces(8, 5)
 
 
 def test_matches_verifyfaces_blob_recipe(embedder: SFaceEmbedder, faces: torch.Tensor):
