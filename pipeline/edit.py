@@ -12,11 +12,13 @@ import numpy as np
 import pyarrow as pa
 import ray
 
+from models.age_gender import AgeGenderLabeler
+from models.emotion import EmotionLabeler
 from models.mapper import load_mapper
 from models.open import open_generator
 from models.weights import sha256_file
 from pipeline import names
-from pipeline.config import StageResources, to_jsonable
+from pipeline.config import to_jsonable
 from pipeline.dataset import _actor_stage, check_cpu_budget
 from pipeline.edit_config import EditConfig, variants
 from pipeline.latent_io import load_latents
@@ -121,7 +123,7 @@ def _dataset_rows(batch, start, attrs, shape, keep):
     return out
 
 
-def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+def file_source(cfg: EditConfig, doc: dict[str, Any], gid: str) -> tuple[ray.data.Dataset, np.ndarray, bool]:
     """Latents a user brings; labels come along when the file has a column per mapper attribute."""
     ids, lat, extra = load_latents(cfg.latents)
     shape = tuple(doc["architecture"]["latent_shape"])
@@ -130,7 +132,6 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], generator: str | None) -> 
     bad = np.nonzero(~np.isfinite(lat.reshape(len(lat), -1)).all(axis=1))[0]
     if len(bad):
         raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
-    gid = open_generator(generator).generator_id
     if gid != doc["generator_id"]:
         raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {gid}")
     n = min(len(lat), cfg.max_rows or len(lat))
@@ -187,15 +188,13 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
     generator = cfg.generator if cfg.generator is not None else doc.get("generator")
+    gen = open_generator(generator)  # once: its id checks imported latents, its framing feeds the labelers
     if cfg.dataset:
         src, positions, labeled = dataset_source(cfg, doc, attrs)
     else:
-        src, positions, labeled = file_source(cfg, doc, generator)
-    gen = open_generator(generator)
+        src, positions, labeled = file_source(cfg, doc, gen.generator_id)
     labelers = ("age-gender", "emotion")
-    from models.open import open_labeler
-
-    all_attrs = tuple(a for n in labelers for a in open_labeler(n, gen.framing).attributes)
+    all_attrs = (*AgeGenderLabeler.attributes, *EmotionLabeler.attributes)  # class attributes: no weights loaded
     meta = {"mapper_id": f"mapper-{sha256_file(f'{cfg.mapper}/mapper.safetensors')[:12]}", "variants": vs,
             "webdataset": cfg.webdataset,
             "image_format": cfg.image_format, "all_attributes": all_attrs}
@@ -258,5 +257,3 @@ def _manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store:
             "num_rows": sum(s["rows"] for s in shards), "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
             "shards": shards}
 
-
-_ = StageResources  # the stage resources used above come from EditConfig
