@@ -9,6 +9,7 @@ OUT ?=
 GENERATOR ?=
 ATTR ?= young
 ARGS ?=
+COMMA := ,
 # the newest exported mapper, for edit / eval / edit-one
 MAPPER ?= $(shell ls -td runs/train-*/export 2>/dev/null | head -1)
 
@@ -40,9 +41,9 @@ train: $(STAMP) ## train a Latent-To-Latent mapper (ATTR=young | young,smiling |
 
 edit: $(STAMP) ## sweep the newest mapper over the held-out faces of data/default (MAPPER=, OUT=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
-	$(PY) -m pipeline edit --mapper $(MAPPER) --dataset data/default --held-out-only --sweep young=-0.3:0.3:5 --out $(or $(OUT),data/edits) $(ARGS)
+	$(PY) -m pipeline edit --mapper $(MAPPER) --dataset data/default --held-out-only --sweep $(firstword $(subst $(COMMA), ,$(ATTR)))=-0.3:0.3:5 --out $(or $(OUT),data/edits) $(ARGS)
 
-eval: $(STAMP) ## compare the newest mapper with a linear-direction baseline (MAPPER=)
+eval: $(STAMP) ## judge the newest mapper (one pass, 3 passes) against a linear baseline (MAPPER=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
 	$(PY) -m pipeline eval --mapper $(MAPPER) $(ARGS)
 

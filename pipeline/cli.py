@@ -102,6 +102,7 @@ def edit_parsers(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--delta", type=_csv, required=True, help="e.g. smiling=+0.5,young=+0.2")
     o.add_argument("--psi", type=float, default=None, help="default: the mapper's dataset psi")
     o.add_argument("--out", default=None, help="PNG path; default edit-<seed>.png")
+    o.add_argument("--passes", type=int, default=1, help="1 = the mapper's one forward pass; more re-read and ask for the rest")
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -113,7 +114,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_edit_one(args: argparse.Namespace) -> int:
     from pipeline.edit_one import edit_one
 
-    edit_one(args.mapper, args.seed, args.delta, args.psi, args.out or f"edit-{args.seed}.png")
+    edit_one(args.mapper, args.seed, args.delta, args.psi, args.out or f"edit-{args.seed}.png", args.passes)
     return 0
 
 
@@ -141,7 +142,6 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", default="runs/bench/report.json")
     b.add_argument("--dataset", default="data/default", help="dataset for the train and edit benchmarks")
     b.add_argument("--mapper", default=None, help="mapper export for the edit benchmark (default: newest under runs/)")
-    b.add_argument("--regressor", default=None, help="H export for the train benchmark (default: the dataset's)")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -150,8 +150,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench.run import run_bench
 
     mapper = args.mapper or next(iter(sorted(Path("runs").glob("train-*/export"), key=lambda p: p.stat().st_mtime)[-1:]), None)
-    regressor = args.regressor or next(iter(sorted(Path("runs").glob("regressor-*"))[-1:]), None)
-    run_bench(tuple(args.only), args.out, args.dataset, mapper and str(mapper), regressor and str(regressor))
+    run_bench(tuple(args.only), args.out, args.dataset, mapper and str(mapper))
     return 0
 
 

@@ -25,6 +25,9 @@ def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
             for sub, typ in (("actors", int), ("cpus", float), ("gpus", float), ("batch-size", int)):
                 p.add_argument(f"--{stage}-{sub}", type=typ, default=None, help=f"{stage} stage {sub}")
             continue
+        if dataclasses.is_dataclass(hints[f.name]):  # nested config (loss weights, sampling): --<field>-<sub>
+            add_nested_args(p, f.name, hints[f.name])
+            continue
         flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else "(nested)"
         if hints[f.name] is bool:
@@ -34,6 +37,14 @@ def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
         elif hints[f.name] in (int, float, str) or "str" in hint or "int" in hint or "float" in hint:
             typ = int if "int" in hint else float if "float" in hint else str
             p.add_argument(flag, type=typ, default=None, help=f"default {default}")
+
+
+def add_nested_args(p: argparse.ArgumentParser, prefix: str, cls: type) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        typ = hints[f.name]
+        p.add_argument(f"--{prefix}-{f.name}".replace("_", "-"), dest=f"{prefix}__{f.name}", type=typ, default=None,
+                       help=f"{cls.__name__}.{f.name}, default {f.default}")
 
 
 def config_from_args(cls: type, args: argparse.Namespace, preset: dict[str, Any]) -> Any:
@@ -49,6 +60,12 @@ def config_from_args(cls: type, args: argparse.Namespace, preset: dict[str, Any]
             if given:
                 base = overrides.get(f.name) or f.default_factory()  # type: ignore[misc]
                 overrides[f.name] = dataclasses.replace(base, **given)
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            given = {g.name: getattr(args, f"{f.name}__{g.name}", None) for g in dataclasses.fields(hints[f.name])}
+            given = {k: v for k, v in given.items() if v is not None}
+            if given:
+                overrides[f.name] = dataclasses.replace(overrides.get(f.name) or f.default_factory(), **given)  # type: ignore[misc]
             continue
         value = getattr(args, f.name, None)
         if value is not None:

@@ -1,4 +1,6 @@
-"""The frozen, differentiable judges of an edit: G -> H and G -> identity net, or their latent surrogates."""
+"""The frozen, differentiable critics an edit is trained against: G -> H and G -> identity net, or their
+latent surrogates. A critic maps latents to (attributes in their units (N, K), unit identity embeddings of
+the first `id_rows` rows)."""
 
 from __future__ import annotations
 
@@ -8,24 +10,33 @@ import torch.nn.functional as F
 from models.framing import crop_resize
 from models.open import open_generator
 from models.surrogate import LatentSurrogate
-from pipeline.losses import Critic
 
 
-def image_critic(generator: str | None, regressor: torch.nn.Module, device: torch.device) -> Critic:
-    """w -> G(w) -> (H standardised attributes, SFace-port embedding); gradients reach w, weights frozen."""
-    from models.sface_torch import load_sface_torch
+class ImageCritic:
+    """w -> G(w) -> (H(images), SFace-port embedding); weights frozen, gradients reach w."""
 
-    gen = open_generator(generator, str(device))
-    ident = load_sface_torch().to(device).eval().requires_grad_(False)
-    h = regressor.to(device).eval().requires_grad_(False)
+    def __init__(self, generator: str | None, h: torch.nn.Module, device: torch.device | str = "cpu") -> None:
+        from models.sface_torch import load_sface_torch
 
-    def critic(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        images = gen.synthesis(w)
-        return h.standardised(images), F.normalize(ident(crop_resize(images, gen.framing, 112)), dim=1)
+        self.gen = open_generator(generator, str(device))
+        self.ident = load_sface_torch().to(device).eval().requires_grad_(False)
+        self.h = h.to(device).eval().requires_grad_(False)
+        self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)
 
-    return critic
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        images = self.gen.synthesis(w)
+        faces = images if id_rows is None else images[:id_rows]
+        return self.h(images), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
 
 
-def latent_critic(surrogate: LatentSurrogate, device: torch.device) -> Critic:
-    s = surrogate.to(device).eval().requires_grad_(False)
-    return lambda w: s(w)
+class LatentCritic:
+    """The same answers read off latents by small surrogates fitted to the image critic (no generator)."""
+
+    def __init__(self, surrogate: LatentSurrogate, attributes: tuple[str, ...], mean: torch.Tensor, std: torch.Tensor,
+                 device: torch.device | str = "cpu") -> None:
+        self.s = surrogate.to(device).eval().requires_grad_(False)
+        self.attributes, self.mean, self.std = attributes, mean.to(device), std.to(device)
+
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        pred, emb = self.s(w)
+        return pred * self.std + self.mean, emb if id_rows is None else emb[:id_rows]

@@ -1,4 +1,10 @@
-"""The five Latent-To-Latent losses (paper Fig. 2) and the requested-change sampler."""
+"""Latent-To-Latent's losses (paper Fig. 2), shaped so that their optimum is the requested change, and the
+requested-change sampler.
+
+- The requested attributes' term is summed over them, not averaged with every other output.
+- An attribute's alias (young/age, smiling/happy) is never held still while it is asked to move.
+- Identity is a hinge: above the margin it costs nothing, so it keeps the person without capping the edit.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +14,36 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from models.attributes import attribute, kept_attributes, same_quantity
 from pipeline.train_config import DeltaSampling, LossWeights
 
-Critic = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # w -> (standardised attrs, unit embedding)
+Critic = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (w, id_rows) -> (attributes in units, unit embeddings)
 
 
 @dataclass(frozen=True)
 class AttrSpace:
-    """The trained attributes inside H's outputs, with their valid ranges and H's standardisation."""
+    """The trained attributes among the critic's outputs, their ranges, and which outputs must hold still."""
 
-    index: torch.Tensor  # (k,) positions of the trained attributes among H's outputs
+    index: torch.Tensor  # (k,) positions of the trained attributes among the critic's K outputs
     low: torch.Tensor  # (k,) valid range, attribute units
     high: torch.Tensor
-    mean: torch.Tensor  # (K,) H's standardisation over all its attributes
-    std: torch.Tensor
+    span: torch.Tensor  # (K,) range of every critic output
+    alias: torch.Tensor  # (k, K) 1 where trained attribute j and critic output c are the same quantity
+    candidate: torch.Tensor  # (K,) 1 for the outputs that count when held still (one of each alias pair)
 
-    def standardise(self, values: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
-        idx = self.index if cols is None else cols
-        return (values - self.mean[idx]) / self.std[idx]
+    @staticmethod
+    def build(trained: tuple[str, ...], outputs: tuple[str, ...]) -> AttrSpace:
+        spec = [attribute(a) for a in trained]
+        keep = set(kept_attributes(list(outputs), []))
+        return AttrSpace(
+            index=torch.tensor([outputs.index(a) for a in trained]),
+            low=torch.tensor([s.low for s in spec]), high=torch.tensor([s.high for s in spec]),
+            span=torch.tensor([attribute(c).high - attribute(c).low for c in outputs]),
+            alias=torch.tensor([[float(same_quantity(a, c)) for c in outputs] for a in trained]),
+            candidate=torch.tensor([float(c in keep) for c in outputs]))
+
+    def to(self, device: torch.device | str) -> AttrSpace:
+        return AttrSpace(**{k: v.to(device) for k, v in self.__dict__.items()})
 
 
 def sample_delta(n: int, space: AttrSpace, cfg: DeltaSampling, gen: torch.Generator) -> torch.Tensor:
@@ -39,24 +57,39 @@ def sample_delta(n: int, space: AttrSpace, cfg: DeltaSampling, gen: torch.Genera
     return mask * sign * size * (space.high - space.low)
 
 
-def l2l_losses(mapper: torch.nn.Module, critic: Critic, w: torch.Tensor, attrs_all: torch.Tensor, e0: torch.Tensor,
-               delta: torch.Tensor, space: AttrSpace, weights: LossWeights) -> dict[str, torch.Tensor]:
-    """attrs_all: (N, K) dataset labels in units for all of H's attributes; e0: (N, D) original identity."""
-    a = attrs_all[:, space.index]
+def l2l_losses(mapper: torch.nn.Module, critic: Critic, w: torch.Tensor, delta: torch.Tensor, space: AttrSpace,
+               weights: LossWeights, id_rows: int) -> dict[str, torch.Tensor]:
+    """w: (N, *latent) originals; delta: (N, k) requested changes in units. The critic reads the originals too,
+    so targets and the identity to keep are in the critic's own terms."""
+    with torch.no_grad():
+        before, e0 = critic(w, id_rows)
+    a = before[:, space.index]
     target = torch.minimum(torch.maximum(a + delta, space.low), space.high)  # corrected a_c'
     w_edit = mapper(w, a, delta)
-    pred, emb = critic(w_edit)
-    goal = (attrs_all - space.mean) / space.std
-    goal[:, space.index] = space.standardise(target)
-    requested = torch.ones_like(goal)
-    requested[:, space.index] = torch.where(delta != 0, weights.requested, 1.0)
+    parts = edit_terms(critic(w_edit, id_rows), (before, e0), target, delta != 0, space, weights)
     flat = lambda x: x.reshape(x.shape[0], -1)  # noqa: E731
-    parts = {
-        "attribute": (requested * (pred - goal) ** 2).mean(),
-        "identity": (1 - F.cosine_similarity(emb, e0, dim=1)).mean(),
-        "identity_mapping": ((mapper(w, a, torch.zeros_like(delta)) - w) ** 2).mean(),
-        "neighbourhood": flat(w_edit - w).norm(dim=1).mean() / flat(w).shape[1] ** 0.5,
-        "cycle": ((mapper(w_edit, target, -delta) - w) ** 2).mean(),
-    }
-    parts["total"] = sum(getattr(weights, k) * v for k, v in parts.items())
+    parts["neighbourhood"] = flat(w_edit - w).pow(2).mean(1).mean()
+    parts["cycle"] = flat(mapper(w_edit, target, a - target) - w).pow(2).mean(1).mean()
+    return total(parts, weights)
+
+
+def edit_terms(after: tuple[torch.Tensor, torch.Tensor], before: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor,
+               asked: torch.Tensor, space: AttrSpace, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """The critic's side of the loss: the requested attributes reach `target`, the others hold, identity stays."""
+    (pred, emb), (a_all, e0) = after, before
+    asked = asked.float()
+    miss = ((pred[:, space.index] - target) / (space.high - space.low)) ** 2
+    hold = space.candidate * (asked @ space.alias == 0).float()  # (N, K): not requested, not an alias of one
+    moved = ((pred - a_all) / space.span) ** 2
+    parts = {"requested": (asked * miss).sum(1).mean(),
+             "keep": ((hold * moved).sum(1) / hold.sum(1).clamp(min=1)).mean(),
+             "identity": F.relu(weights.identity_margin - F.cosine_similarity(emb, e0, dim=1)).mean()}
+    with torch.no_grad():  # share of the attainable change the critic reads: progress, not a loss
+        gap = (target - a_all[:, space.index]) * asked
+        parts["critic_fraction"] = ((pred - a_all)[:, space.index] * torch.sign(gap)).sum() / gap.abs().sum().clamp(min=1e-6)
+    return parts
+
+
+def total(parts: dict[str, torch.Tensor], weights: LossWeights) -> dict[str, torch.Tensor]:
+    parts["total"] = sum(getattr(weights, k) * v for k, v in parts.items() if k != "critic_fraction")
     return parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,10 @@ from pipeline.ray_env import init_ray
 from pipeline.runinfo import run_header
 from pipeline.train_config import TrainConfig
 from pipeline.train_plan import TrainPlan, plan_training
-from pipeline.train_report import RunLog, validate
-from stages.training import dense_rows, holdout_split
+from pipeline.train_report import RunLog, Validation
+from stages.training import PriorLatents, dense_rows, holdout_split
 
 STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step, epoch
-
-
-def attr_space(plan: TrainPlan, h_attrs: tuple[str, ...], mean, std) -> AttrSpace:
-    spec = [attribute(a) for a in plan.cfg.attributes]
-    return AttrSpace(index=torch.tensor([h_attrs.index(a) for a in plan.cfg.attributes]),
-                     low=torch.tensor([s.low for s in spec]), high=torch.tensor([s.high for s in spec]),
-                     mean=torch.tensor(mean, dtype=torch.float32), std=torch.tensor(std, dtype=torch.float32))
 
 
 def mapper_config(plan: TrainPlan) -> MapperConfig:
@@ -43,87 +37,105 @@ def mapper_config(plan: TrainPlan) -> MapperConfig:
                         hidden=plan.cfg.hidden, depth=plan.cfg.depth)
 
 
-def _restore(mapper: Mapper, opt: torch.optim.Optimizer) -> tuple[int, int]:
+def _restore(mapper: Mapper, opt: torch.optim.Optimizer) -> int:
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
-        return 0, 0
+        return 0
     with ckpt.as_directory() as d:
         state = torch.load(Path(d) / STATE, map_location="cpu", weights_only=True)
     mapper.load_state_dict(state["mapper"])
     opt.load_state_dict(state["optimizer"])
-    return int(state["step"]), int(state["epoch"])
+    return int(state["step"])
 
 
-def _report(metrics: dict[str, float], mapper: Mapper, opt: torch.optim.Optimizer, step: int, epoch: int) -> None:
+def _report(metrics: dict[str, float], mapper: Mapper, opt: torch.optim.Optimizer, step: int) -> None:
     """Every rank calls this at the same steps (it is a barrier); rank 0 attaches the checkpoint."""
     if ray.train.get_context().get_world_rank() != 0:
         ray.train.report(metrics)
         return
     with tempfile.TemporaryDirectory() as d:
-        torch.save({"mapper": mapper.state_dict(), "optimizer": opt.state_dict(), "step": step, "epoch": epoch},
-                   Path(d) / STATE)
+        torch.save({"mapper": mapper.state_dict(), "optimizer": opt.state_dict(), "step": step}, Path(d) / STATE)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"step-{step:06d}")
+
+
+def build_critic(config: dict[str, Any], plan: TrainPlan, device: torch.device | str) -> Any:
+    from pipeline.critics import ImageCritic, LatentCritic
+
+    h = build_h(config["h"])
+    if plan.cfg.objective == "image":
+        return ImageCritic(plan.generator, h, device)
+    return LatentCritic(config["surrogate"], h.cfg.attributes, torch.tensor(h.cfg.mean), torch.tensor(h.cfg.std), device)
+
+
+def latent_batches(plan: TrainPlan, gen: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+    """Training latents, forever: fresh draws from the generator's prior, or passes over the dataset's rows."""
+    cfg = plan.cfg
+    if cfg.latents == "prior":
+        prior = PriorLatents(plan.generator, plan.psi, plan.latent_shape)
+        while True:
+            yield prior(cfg.batch_size, gen).to(device)
+    while True:
+        for batch in ray.train.get_dataset_shard("train").iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device):
+            yield batch["w"]
 
 
 def train_loop(config: dict[str, Any]) -> None:
     """Runs on each Ray Train worker."""
-    from pipeline.critics import image_critic, latent_critic
-
     plan: TrainPlan = config["plan"]
     cfg, rank = plan.cfg, ray.train.get_context().get_world_rank()
     device = ray.train.torch.get_device()
-    regressor = build_h(config["h"])
-    space = attr_space(plan, regressor.cfg.attributes, regressor.cfg.mean, regressor.cfg.std)
-    space = AttrSpace(**{k: v.to(device) for k, v in space.__dict__.items()})
-    critic = image_critic(plan.generator, regressor, device) if cfg.objective == "image" else latent_critic(config["surrogate"], device)
+    critic = build_critic(config, plan, device)
+    space = AttrSpace.build(cfg.attributes, critic.attributes).to(device)
     mapper = Mapper(mapper_config(plan)).to(device)
     ddp = ray.train.torch.prepare_model(mapper)
     opt = torch.optim.Adam(mapper.parameters(), lr=cfg.lr)
-    step, epoch = _restore(mapper, opt)
-    gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank * 104729 + step)  # resumed runs draw new deltas
+    step = _restore(mapper, opt)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank * 104729 + step)  # resumed runs draw new samples
     log = RunLog(plan.run_dir, enabled=rank == 0)
-    val = config["val"] if rank == 0 else None
+    val = Validation(plan, config["val_w"], log) if rank == 0 else None
     sums: dict[str, float] = {}
     t0, seen = time.time(), 0
-    while step < cfg.steps:
-        for batch in ray.train.get_dataset_shard("train").iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device):
-            delta = sample_delta(len(batch["seed"]), space, cfg.delta, gen).to(device)
-            parts = l2l_losses(ddp, critic, batch["w"], batch["attrs"], batch["identity"], delta, space, cfg.losses)
-            opt.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            opt.step()
-            step, seen = step + 1, seen + len(batch["seed"])
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                metrics = {f"loss/{k}": v / cfg.checkpoint_every for k, v in sums.items()}
-                metrics.update(step=step, epoch=epoch, samples_per_s=seen * cfg.num_workers / (time.time() - t0))
-                log.metrics(metrics, step)
-                _report(metrics, mapper, opt, step, epoch)
-                sums, t0, seen = {}, time.time(), 0
-            if step >= cfg.steps:
-                break
-        epoch += 1
-        if val is not None:
-            log.metrics(validate(mapper, critic, val, space, plan, log, step, device), step)
+    for w in latent_batches(plan, gen, device):
+        delta = sample_delta(len(w), space, cfg.delta, gen).to(device)
+        parts = l2l_losses(ddp, critic, w, delta, space, cfg.losses, cfg.identity_rows)
+        opt.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        opt.step()
+        step, seen = step + 1, seen + len(w)
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            metrics = {f"loss/{k}": v / cfg.checkpoint_every for k, v in sums.items()}
+            metrics.update(step=step, samples_per_s=seen * cfg.num_workers / (time.time() - t0))
+            if val is not None:
+                metrics.update(val(mapper, step))
+            log.metrics(metrics, step)
+            _report(metrics, mapper, opt, step)
+            sums, t0, seen = {}, time.time(), 0
+        if step >= cfg.steps:
+            break
     log.close()
 
 
 def build_trainer(plan: TrainPlan, loop_config: dict[str, Any]) -> TorchTrainer:
     cfg = plan.cfg
-    paths, fs = plan.readable()
-    rows = ray.data.read_parquet(paths, filesystem=fs)
-    attrs = loop_config["h_attributes"]
-    train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None, num_cpus=0.25)
-    train = train.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=256, num_cpus=0.25)
     return TorchTrainer(
-        train_loop, train_loop_config=loop_config, datasets={"train": train},
+        train_loop, train_loop_config=loop_config, datasets={"train": training_rows(plan)} if cfg.latents == "dataset" else None,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                                resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
         run_config=ray.train.RunConfig(name="ray-train", storage_path=str(plan.run_dir),
                                        failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
     )
+
+
+def training_rows(plan: TrainPlan) -> ray.data.Dataset:
+    """--latents dataset: the training split's latents, streamed to the workers by Ray Data."""
+    paths, fs = plan.readable()
+    rows = ray.data.read_parquet(paths, filesystem=fs)
+    train = rows.map_batches(holdout_split, fn_kwargs={"every": plan.cfg.holdout_every, "held_out": False}, batch_size=None, num_cpus=0.25)
+    return train.map_batches(dense_rows, fn_kwargs={"attributes": plan.cfg.attributes, "latent_shape": plan.latent_shape},
+                             batch_size=256, num_cpus=0.25)
 
 
 def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[str, torch.Tensor]:
@@ -135,13 +147,13 @@ def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[s
     for path in paths:
         table = pq.read_table(path, filesystem=fs, columns=["seed", "w", "identity", *attrs]).to_pydict()
         batch = holdout_split({k: np.asarray(v, dtype=object if k in ("w", "identity") else None) for k, v in table.items()}, plan.cfg.holdout_every, True)
-        out.append(dense_rows(batch, attrs, plan.latent_shape))
+        if len(batch["seed"]):
+            out.append(dense_rows(batch, attrs, plan.latent_shape))
         if sum(len(o["seed"]) for o in out) >= count:
             break
-    rows = {k: np.concatenate([o[k] for o in out])[:count] for k in out[0]}
-    if len(rows["seed"]) == 0:
+    if not out:
         raise ValueError(f"dataset {plan.cfg.dataset} has no held-out rows (seed % {plan.cfg.holdout_every} == 0)")
-    return {k: torch.from_numpy(v) for k, v in rows.items()}
+    return {k: torch.from_numpy(np.concatenate([o[k] for o in out])[:count]) for k in out[0]}
 
 
 def build_h(spec: tuple[str, Any]) -> torch.nn.Module:
@@ -155,21 +167,23 @@ def build_h(spec: tuple[str, Any]) -> torch.nn.Module:
 
 
 def h_spec(plan: TrainPlan) -> tuple[tuple[str, Any], dict[str, Any]]:
-    """Which H to train through, and what the export records about it."""
+    """Which critic H to train through, and what the export records about it."""
     from models.ported import PortedConfig
     from pipeline.train_config import RegressorTrainConfig
     from pipeline.train_regressor import default_regressor_dir, run_train_regressor
 
-    if plan.cfg.regressor == "ported":
+    cfg = plan.cfg
+    if cfg.critic == "ported":
         attrs = tuple(plan.manifest["attributes"])
         stats = label_stats(plan, attrs)
-        cfg = PortedConfig(attrs, tuple(stats.mean(0).tolist()), tuple(np.maximum(stats.std(0), 1e-3).tolist()),
-                           tuple(plan.manifest["framing"]["box"]))
-        return ("ported", cfg), {"kind": "ported", "labeler_ids": plan.manifest["labeler_ids"], "attributes": list(attrs)}
-    path = Path(plan.cfg.regressor) if plan.cfg.regressor != "distilled" else default_regressor_dir(plan.cfg.dataset, plan.manifest)
-    if plan.cfg.regressor == "distilled" and not (path / "regressor.json").exists():
+        pc = PortedConfig(attrs, tuple(stats.mean(0).tolist()), tuple(np.maximum(stats.std(0), 1e-3).tolist()),
+                          tuple(plan.manifest["framing"]["box"]), cfg.critic_views)
+        return ("ported", pc), {"kind": "ported", "labeler_ids": plan.manifest["labeler_ids"], "attributes": list(attrs),
+                                "views": list(cfg.critic_views)}
+    path = Path(cfg.critic) if cfg.critic != "distilled" else default_regressor_dir(cfg.dataset, plan.manifest)
+    if cfg.critic == "distilled" and not (path / "regressor.json").exists():
         print(f"no attribute regressor for this dataset yet: training one into {path}")
-        run_train_regressor(RegressorTrainConfig(dataset=plan.cfg.dataset, out=str(path)))
+        run_train_regressor(RegressorTrainConfig(dataset=cfg.dataset, out=str(path)))
     _, doc = load_regressor(path)
     return ("distilled", str(path.resolve())), {"kind": "distilled", "path": str(path), "attributes": doc["architecture"]["attributes"],
                                                 "held_out_mae": doc.get("trained", {}).get("held_out_mae")}
@@ -186,22 +200,28 @@ def label_stats(plan: TrainPlan, attrs: tuple[str, ...]) -> np.ndarray:
 
 
 def run_train(cfg: TrainConfig) -> Path:
-    """Train (or resume) and export; returns the export directory."""
+    """Check the critic, train (or resume) and export; returns the export directory."""
+    from pipeline.judge import Judge
+
     plan = plan_training(cfg)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if not (plan.run_dir / names.CONFIG).exists():
         (plan.run_dir / names.CONFIG).write_text(json.dumps(run_header("train", plan.cfg, dataset_manifest_sha256=plan.manifest_sha256), indent=2))
-    init_ray(None)
     spec, h_doc = h_spec(plan)
     h = build_h(spec)
     missing = [a for a in plan.cfg.attributes if a not in h.cfg.attributes]
     if missing:
-        raise ValueError(f"attribute regressor {plan.cfg.regressor} does not predict {missing}")
-    loop_config: dict[str, Any] = {"plan": plan, "h": spec, "h_attributes": h.cfg.attributes,
-                                   "val": held_out_rows(plan, h.cfg.attributes, plan.cfg.val_rows)}
+        raise ValueError(f"critic {plan.cfg.critic} does not predict {missing}")
+    loop_config: dict[str, Any] = {"plan": plan, "h": spec}
     if plan.cfg.objective == "latent":
+        init_ray(None)  # the surrogates' rows come through Ray Data
         loop_config["surrogate"] = _surrogate(plan, h)
-    print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps, objective {plan.cfg.objective}")
+    judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
+    h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu"), judge)
+    init_ray(None)  # only once the critic checked out
+    loop_config["val_w"] = held_out_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
+    print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps x {plan.cfg.batch_size}, "
+          f"objective {plan.cfg.objective}, critic {plan.cfg.critic}, latents from the {plan.cfg.latents}")
     result = build_trainer(plan, loop_config).fit()
     with result.checkpoint.as_directory() as d:
         state = torch.load(Path(d) / STATE, map_location="cpu", weights_only=True)
@@ -209,25 +229,41 @@ def run_train(cfg: TrainConfig) -> Path:
     mapper.load_state_dict(state["mapper"])
     export = save_mapper(mapper, plan.run_dir / "export", export_metadata(plan, h_doc, int(state["step"])))
     print(f"mapper exported to {export} (step {state['step']})")
-    check = edit_check(plan, mapper, loop_config["val"], h.cfg.attributes)
+    check = edit_check(plan, mapper, loop_config["val_w"], judge)
     (plan.run_dir / "edit_check.json").write_text(json.dumps(check, indent=2))
     return export
 
 
-def edit_check(plan: TrainPlan, mapper: Mapper, val: dict[str, torch.Tensor], h_attrs: tuple[str, ...], strength: float = 0.3) -> list[dict]:
-    """Held-out faces edited +-strength per attribute, re-labeled by the ORIGINAL labelers: printed and saved."""
-    from pipeline.evaluate import measure_edits
+def check_critic(plan: TrainPlan, critic: Any, judge: Any) -> dict[str, Any]:
+    """The critic's held-out R2 per output next to the mirror ceiling, written to the run directory; a requested
+    attribute below the floor stops here (one line) unless --allow-weak-critic."""
+    from pipeline.critic_fidelity import FILE, check_floor, critic_fidelity, fidelity_table
 
-    idx = [h_attrs.index(a) for a in plan.cfg.attributes]
-    labelers = tuple(plan.manifest["config"]["labelers"])
+    rows = held_out_rows(plan, critic.attributes, plan.cfg.fidelity_rows)
+    report = critic_fidelity(critic, judge, rows["w"], rows["attrs"], critic.attributes)
+    report.update(critic=plan.cfg.critic, objective=plan.cfg.objective, floor=plan.cfg.critic_floor)
+    report["weak"] = check_floor(report, plan.cfg.attributes, plan.cfg.critic_floor, allow=True)
+    (plan.run_dir / FILE).write_text(json.dumps(report, indent=2))
+    print(fidelity_table(report), end="")
+    check_floor(report, plan.cfg.attributes, plan.cfg.critic_floor, plan.cfg.allow_weak_critic)
+    return report
+
+
+def edit_check(plan: TrainPlan, mapper: Mapper, w: torch.Tensor, judge: Any, strength: float = 0.3) -> list[dict]:
+    """Held-out faces edited +-strength of each attribute's range, judged by the real labelers: printed and saved."""
+    from models.mapper import request
+    from pipeline.judge import summary_line
+
+    before = judge.read(w)
+    a = judge.attrs(before, mapper.cfg.attributes)
     results = []
-    for a in plan.cfg.attributes:
+    for name in plan.cfg.attributes:
         for sign in (1.0, -1.0):
-            d = sign * strength * (attribute(a).high - attribute(a).low)
-            r = measure_edits(mapper, plan.generator, val["w"], val["attrs"][:, idx], {a: d}, labelers)
-            extra = "".join(f", {k} {r['change'][k]:+.3f}" for k in ("age",) if k in r["change"] and k != a)
-            print(f"edit check ({r['rows']} held-out faces, original labelers): requested {a} {d:+.2f} -> "
-                  f"achieved {a} {r['change'][a]:+.3f}{extra}; identity cosine {r['identity_cos']:.3f} (min {r['identity_cos_min']:.3f})")
+            change = {name: sign * strength * (attribute(name).high - attribute(name).low)}
+            with torch.no_grad():
+                r = judge.compare(before, mapper(w, a, request(mapper, len(w), change)), change)
+            r.pop("after")
+            print(f"edit check ({r['rows']} held-out faces, real labelers over {len(judge.views.names)} views): {summary_line(name, r)}")
             results.append(r)
     return results
 
@@ -256,5 +292,5 @@ def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[s
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),
-            "regressor": h_doc,
+            "critic": h_doc, "latents": plan.cfg.latents,
             "train_config": to_jsonable(plan.cfg), "steps": step, "created": time.strftime("%FT%TZ", time.gmtime())}

@@ -30,6 +30,10 @@ class TrainPlan:
         return Store(self.cfg.dataset).readable(list(self.parquet_paths))
 
     @property
+    def psi(self) -> float:
+        return float(self.manifest["config"]["psi"])
+
+    @property
     def generator(self) -> str | None:
         return self.cfg.generator or self.manifest["config"]["generator"]
 

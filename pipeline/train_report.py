@@ -8,10 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
-
-from pipeline.losses import AttrSpace, Critic
 
 
 class RunLog:
@@ -52,43 +49,35 @@ def image_grid(rows: list[torch.Tensor]) -> np.ndarray:
     return np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
 
 
-@torch.no_grad()
-def validate(mapper: torch.nn.Module, critic: Critic, val: dict[str, torch.Tensor], space: AttrSpace, plan: Any,
-             log: RunLog, step: int, device: torch.device, strength: float = 0.3) -> dict[str, float]:
-    """Held-out faces, each trained attribute pushed +-strength of its range: requested vs achieved (by H)."""
-    mapper.eval()
-    w, attrs, e0 = (val[k].to(device) for k in ("w", "attrs", "identity"))
-    a = attrs[:, space.index]
-    base, _ = critic(w)
-    out: dict[str, float] = {}
-    for j, name in enumerate(plan.cfg.attributes):
-        for sign in (1.0, -1.0):
-            delta = torch.zeros_like(a)
-            delta[:, j] = sign * strength * (space.high[j] - space.low[j])
-            target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
-            w1 = mapper(w, a, delta)
-            pred, emb = critic(w1)
-            col = space.index[j]
-            tag = f"val/{name}{'+' if sign > 0 else '-'}"
-            out[f"{tag}/requested"] = float((target - a)[:, j].mean())
-            out[f"{tag}/achieved"] = float(((pred - base)[:, col] * space.std[col]).mean())  # back to units
-            out[f"{tag}/identity_cos"] = float(F.cosine_similarity(emb, e0, dim=1).mean())
-            out[f"{tag}/latent_dist"] = float((w1 - w).reshape(len(w), -1).norm(dim=1).mean())
-    _grid(mapper, val, space, plan, log, step, device, strength)
-    mapper.train()
-    return out
+class Validation:
+    """At each checkpoint (rank 0): held-out faces edited +-strength of each attribute's range, judged by the
+    real labelers over views (pipeline/judge.py), and a before/after sheet in val/."""
 
+    def __init__(self, plan: Any, w: torch.Tensor, log: RunLog, strength: float = 0.3, sheet_faces: int = 6) -> None:
+        from pipeline.judge import Judge
 
-def _grid(mapper, val, space, plan, log, step, device, strength) -> None:
-    """Before/after sheet: rows = held-out faces, columns = original, -strength, +strength per attribute."""
-    from models.open import open_generator
+        self.judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
+        self.plan, self.log, self.strength, self.faces = plan, log, strength, sheet_faces
+        self.before = self.judge.read(w)
 
-    gen = open_generator(plan.generator, str(device))
-    w, a = val["w"][:6].to(device), val["attrs"][:6].to(device)[:, space.index]
-    cols = [gen.synthesis(w)]
-    for j in range(len(plan.cfg.attributes)):
-        for sign in (-1.0, 1.0):
-            delta = torch.zeros_like(a)
-            delta[:, j] = sign * strength * (space.high[j] - space.low[j])
-            cols.append(gen.synthesis(mapper(w, a, delta)))
-    log.image(f"step-{step:06d}", image_grid(cols))
+    @torch.no_grad()
+    def __call__(self, mapper: torch.nn.Module, step: int) -> dict[str, float]:
+        from models.attributes import attribute
+        from models.mapper import request
+
+        was = mapper.training
+        mapper.eval()
+        w, names = self.before.w, mapper.cfg.attributes
+        a = self.judge.attrs(self.before, names)
+        out, cols = {}, [self.before.images[: self.faces]]
+        for name in names:
+            for sign in (-1.0, 1.0):
+                change = {name: sign * self.strength * (attribute(name).high - attribute(name).low)}
+                r = self.judge.compare(self.before, mapper(w.to(a.dtype), a, request(mapper, len(w), change)), change)
+                tag = f"val/{name}{'+' if sign > 0 else '-'}"
+                out.update({f"{tag}/attainable": r["attainable"][name], f"{tag}/achieved": r["achieved"][name],
+                            f"{tag}/drift": r["drift"], f"{tag}/identity_cos": r["identity_cos"], f"{tag}/latent_dist": r["latent_dist"]})
+                cols.append(r["after"].images[: self.faces])
+        self.log.image(f"step-{step:06d}", image_grid(cols))
+        mapper.train(was)
+        return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def holdout_split(batch: dict[str, np.ndarray], every: int, held_out: bool) -> dict[str, np.ndarray]:
@@ -32,8 +33,6 @@ class TrunkFeatures:
     """Adds `features` (N, D): pooled frozen-trunk features of each image, what H's head is fitted on."""
 
     def __init__(self, framing: tuple[float, float, float, float], trunk_layers: int, device: str = "cpu") -> None:
-        import torch
-
         from models.regressor import AttributeRegressor, RegressorConfig
 
         cfg = RegressorConfig(attributes=("x",), mean=(0.0,), std=(1.0,), trunk_layers=trunk_layers, framing=framing)
@@ -45,3 +44,18 @@ class TrunkFeatures:
         with self.torch.inference_mode():
             feats = self.model.features(from_uint8(batch["image"], self.device)).cpu().numpy()
         return {k: v for k, v in batch.items() if k != "image"} | {"features": feats.astype(np.float32)}
+
+
+class PriorLatents:
+    """Fresh training latents from the generator's prior: z ~ N(0, I) -> mapping(z, psi), as the dataset samples
+    them, broadcast to W+ when the latent shape asks for it. Draws come from the caller's torch.Generator."""
+
+    def __init__(self, generator: str | None, psi: float, latent_shape: tuple[int, ...], device: str = "cpu") -> None:
+        from models.open import open_generator
+
+        self.gen, self.psi, self.shape = open_generator(generator, device), psi, tuple(latent_shape)
+
+    def __call__(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        with torch.no_grad():
+            w = self.gen.mapping(torch.randn(n, self.gen.z_dim, generator=rng), self.psi)
+        return w.unsqueeze(1).expand(-1, *self.shape).contiguous() if len(self.shape) == 2 else w

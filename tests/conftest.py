@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local Ray per test session (never mocked), tiny configs, shared/ references."""
+"""Shared fixtures: one real local Ray per test session (never mocked), tiny configs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")

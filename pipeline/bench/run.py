@@ -13,7 +13,7 @@ from pipeline.runinfo import git_revision, package_versions
 SUITES = ("synthesis", "dataset", "train", "edit")
 
 
-def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None, regressor: str | None) -> dict[str, Any]:
+def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None) -> dict[str, Any]:
     report: dict[str, Any] = {"created": time.strftime("%FT%TZ", time.gmtime()), "git_revision": git_revision(),
                               "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
                               "packages": package_versions()}
@@ -23,7 +23,7 @@ def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None,
         report = {**json.loads(path.read_text()), **report}
     for suite in only:
         t0 = time.time()
-        report[suite] = _suite(suite, dataset, mapper, regressor)
+        report[suite] = _suite(suite, dataset, mapper)
         report[suite]["bench_seconds"] = round(time.time() - t0, 1)
         path.write_text(json.dumps(report, indent=2))  # partial reports survive a later failure
         print(f"{suite}: {json.dumps(report[suite])}")
@@ -31,7 +31,7 @@ def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None,
     return report
 
 
-def _suite(suite: str, dataset: str, mapper: str | None, regressor: str | None) -> dict[str, Any]:
+def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:
     if suite == "synthesis":
         from pipeline.bench.synthesis import bench_synthesis
 
@@ -43,9 +43,7 @@ def _suite(suite: str, dataset: str, mapper: str | None, regressor: str | None) 
     if suite == "train":
         from pipeline.bench.train_bench import bench_train
 
-        if regressor is None:
-            raise ValueError("the train benchmark needs --regressor (train one with `make train-regressor`)")
-        return bench_train(dataset, regressor)
+        return bench_train(dataset)
     if suite == "edit":
         from pipeline.bench.edit_bench import bench_edit
 

@@ -15,7 +15,7 @@ def _rate(run: Path) -> float:
     return float(rows[-1]["samples_per_s"])  # the last window: start-up is behind it
 
 
-def bench_train(dataset: str, regressor: str, steps: int = 24, out: str = "runs/bench/train") -> dict[str, Any]:
+def bench_train(dataset: str, steps: int = 24, out: str = "runs/bench/train") -> dict[str, Any]:
     from pipeline.train import run_train
 
     result: dict[str, Any] = {}
@@ -24,7 +24,7 @@ def bench_train(dataset: str, regressor: str, steps: int = 24, out: str = "runs/
         for workers in (1, 2):
             run = Path(out) / f"{objective}-{workers}"
             shutil.rmtree(run, ignore_errors=True)
-            run_train(TrainConfig(dataset=dataset, regressor=regressor, objective=objective, num_workers=workers,
+            run_train(TrainConfig(dataset=dataset, objective=objective, num_workers=workers,
                                   steps=steps, checkpoint_every=steps // 2, out=str(run)))
             rates[workers] = _rate(run)
         result[objective] = {"samples_per_s_1_worker": rates[1], "samples_per_s_2_workers": rates[2],

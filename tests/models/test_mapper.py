@@ -35,3 +35,38 @@ def test_missing_or_corrupt_export(tmp_path):
     (tmp_path / "mapper.safetensors").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a mapper export"):
         load_mapper(tmp_path)
+
+
+def test_zero_request_is_exact_and_requests_compose():
+    m = Mapper(MapperConfig(latent_shape=(12,), attributes=("young", "smiling"), hidden=16))
+    torch.nn.init.normal_(m.net[-1].weight, std=0.1)
+    w, a = torch.randn(5, 12), torch.rand(5, 2)
+    assert torch.equal(m(w, a, torch.zeros(5, 2)), w)  # even after training: delta = 0 is the identity
+    one = torch.tensor([[0.2, 0.0]] * 5)
+    assert not torch.allclose(m(w, a, one), w)
+
+
+def test_old_format_refused(tmp_path):
+    m = Mapper(MapperConfig(latent_shape=(4,), attributes=("young",), hidden=8))
+    save_mapper(m, tmp_path, {})
+    doc = __import__("json").loads((tmp_path / "mapper.json").read_text())
+    (tmp_path / "mapper.json").write_text(__import__("json").dumps({**doc, "format": "latent2latent-mapper/1"}))
+    with pytest.raises(CheckpointError, match="retrain"):
+        load_mapper(tmp_path)
+
+
+def test_passes_ask_for_what_is_left():
+    from models.mapper import edit_in_passes
+
+    m = Mapper(MapperConfig(latent_shape=(3,), attributes=("smiling",), hidden=8))
+    torch.nn.init.zeros_(m.net[-1].weight)
+    m.net[-1].bias.data = torch.tensor([0.05, 0.0, 0.0])  # +0.5 latent units per unit of request, along w0
+    read = lambda w: (0.2 + w[:, :1]).clamp(0, 1)  # noqa: E731  smiling = 0.2 + w0
+    w, a = torch.zeros(4, 3), torch.full((4, 1), 0.2)
+    d = torch.full((4, 1), 0.4)
+    one = edit_in_passes(m, w, a, d, 1)
+    three = edit_in_passes(m, w, a, d, 3, read)
+    assert abs(float(read(one)[0]) - 0.4) < 1e-6  # one pass gets half of it
+    assert abs(float(read(three)[0]) - 0.55) < 1e-6  # then half of what is left, twice
+    with pytest.raises(ValueError, match="needs a reader"):
+        edit_in_passes(m, w, a, d, 2)

@@ -26,7 +26,7 @@ from models.stylegan2_ckpt import (
 from models.weights import CheckpointError, model_id
 from tests.checkpoints import tiny_stylegan2, write_tiny_nvlabs, write_tiny_rosinality
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "stylegan2-rosinality-32"
+REF = Path(__file__).resolve().parents[1] / "data" / "stylegan2-rosinality-32"  # computed by the reference implementation
 TOL = 1e-4
 
 needs_ref = pytest.mark.skipif(not (REF / "checkpoint.pt").is_file(), reason=f"reference vectors not found at {REF}")

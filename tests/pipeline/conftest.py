@@ -25,7 +25,7 @@ def tiny_mapper(tiny_data) -> str:
     """A quickly trained young+smiling mapper (latent objective, 1 worker)."""
     from pipeline.train import run_train
 
-    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "regressor": tiny_data["regressor"],
-                         "objective": "latent", "num_workers": 1, "attributes": ("young", "smiling"),
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "critic": tiny_data["regressor"],
+                         "allow_weak_critic": True, "objective": "latent", "num_workers": 1, "attributes": ("young", "smiling"),
                          "out": tiny_data["root"] + "/mapper"})
     return str(run_train(cfg))

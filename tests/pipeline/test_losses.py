@@ -1,12 +1,25 @@
 import torch
+import torch.nn.functional as F
 
 from models.mapper import Mapper, MapperConfig
 from pipeline.baseline import fit_direction, move
 from pipeline.losses import AttrSpace, l2l_losses, sample_delta
 from pipeline.train_config import DeltaSampling, LossWeights
 
-SPACE = AttrSpace(index=torch.tensor([1, 0]), low=torch.tensor([0.0, 0.0]), high=torch.tensor([1.0, 1.0]),
-                  mean=torch.tensor([0.5, 0.5, 0.5]), std=torch.tensor([0.2, 0.2, 0.2]))
+OUTPUTS = ("age", "young", "male", "happy", "smiling")
+SPACE = AttrSpace.build(("young", "smiling"), OUTPUTS)
+
+
+def toy_critic(w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """young = 0.5 + 0.1 w0 (age follows it), male = 0.5 + 0.1 w1, smiling = happy = 0.5 + 0.1 w2; identity from w[3:]."""
+    young, male, smile = 0.5 + 0.1 * w[:, 0], 0.5 + 0.1 * w[:, 1], 0.5 + 0.1 * w[:, 2]
+    emb = F.normalize(w[:, 3:] + 5.0, dim=1)
+    return torch.stack([70 - 60 * young, young, male, smile, smile], 1), emb if id_rows is None else emb[:id_rows]
+
+
+def ideal(scale: float):
+    """A mapper that moves young by `scale` times the request along w0 (the critic's young axis)."""
+    return lambda w, a, d: w + scale * (d[:, :1] / 0.1) * F.one_hot(torch.tensor(0), w.shape[1]).float()
 
 
 def test_sample_delta_respects_count_and_range():
@@ -16,16 +29,42 @@ def test_sample_delta_respects_count_and_range():
     assert nz.min() >= 0.1 - 1e-6 and nz.max() <= 0.5 + 1e-6 and (d > 0).any() and (d < 0).any()
 
 
-def test_losses_reach_the_mapper_and_identity_losses_vanish_at_init():
-    mapper = Mapper(MapperConfig(latent_shape=(6,), attributes=("a1", "a0"), hidden=16))
-    lin = torch.nn.Linear(6, 3)
-    critic = lambda w: (lin(w), torch.nn.functional.normalize(w[:, :4], dim=1))  # noqa: E731
-    w = torch.randn(8, 6)
-    parts = l2l_losses(mapper, critic, w, torch.rand(8, 3), torch.nn.functional.normalize(w[:, :4], dim=1),
-                       torch.full((8, 2), 0.2), SPACE, LossWeights())
-    assert float(parts["identity_mapping"]) == 0 and float(parts["cycle"]) == 0 and float(parts["neighbourhood"]) == 0
+def test_optimum_is_the_requested_change():
+    w = torch.zeros(16, 100)  # the default generator's latent size: the proximity term is per dimension
+    delta = torch.tensor([[0.2, 0.0]] * 16)
+    totals = {s: float(l2l_losses(ideal(s), toy_critic, w, delta, SPACE, LossWeights(), 16)["total"]) for s in (0.25, 0.5, 0.8, 1.0, 1.25, 1.5)}
+    assert min(totals, key=totals.get) == 1.0, totals  # not a fraction of it, as the diluted loss settled at
+
+
+def test_alias_is_not_held_still_and_others_are():
+    w = torch.zeros(4, 6)
+    parts = l2l_losses(ideal(1.0), toy_critic, w, torch.tensor([[0.2, 0.0]] * 4), SPACE, LossWeights(), 4)
+    assert float(parts["keep"]) < 1e-12  # age moved with young: no penalty
+    assert abs(float(parts["critic_fraction"]) - 1.0) < 1e-5
+    drift = lambda w, a, d: ideal(1.0)(w, a, d) + F.one_hot(torch.tensor(1), 6).float()  # noqa: E731  moves male too
+    assert float(l2l_losses(drift, toy_critic, w, torch.tensor([[0.2, 0.0]] * 4), SPACE, LossWeights(), 4)["keep"]) > 0
+
+
+def test_requested_term_is_not_diluted_by_other_outputs():
+    w = torch.zeros(4, 6)
+    few = l2l_losses(ideal(0.0), toy_critic, w, torch.tensor([[0.2, 0.0]] * 4), SPACE, LossWeights(), 4)
+    assert abs(float(few["requested"]) - 0.2**2) < 1e-6  # the whole miss, whatever K is
+
+
+def test_identity_is_a_hinge():
+    w = torch.zeros(4, 6)
+    small = l2l_losses(ideal(1.0), toy_critic, w, torch.tensor([[0.2, 0.0]] * 4), SPACE, LossWeights(), 4)
+    assert float(small["identity"]) == 0  # same person: no pull back toward a smaller edit
+    far = lambda w, a, d: w + torch.cat([torch.zeros(len(w), 3), -10 * torch.ones(len(w), 3)], 1)  # noqa: E731
+    assert float(l2l_losses(far, toy_critic, w, torch.tensor([[0.2, 0.0]] * 4), SPACE, LossWeights(), 4)["identity"]) > 0
+
+
+def test_losses_reach_the_zero_initialised_mapper():
+    mapper = Mapper(MapperConfig(latent_shape=(6,), attributes=("young", "smiling"), hidden=16))
+    parts = l2l_losses(mapper, toy_critic, torch.randn(8, 6), torch.full((8, 2), 0.2), SPACE, LossWeights(), 4)
+    assert float(parts["cycle"].detach()) == 0 and float(parts["neighbourhood"].detach()) == 0
     parts["total"].backward()
-    assert mapper.net[-1].weight.grad.abs().sum() > 0  # the attribute loss pulls on the zero-initialised layer
+    assert mapper.net[-1].weight.grad.abs().sum() > 0
 
 
 def test_fit_direction_recovers_a_planted_direction():

@@ -31,7 +31,7 @@ def test_stylegan2_wplus_dataset_train_edit(ray_local, tmp_path):
     w = np.stack(pd.read_parquet(f"{ds}/parquet")["w"]).reshape(-1, 8, 64)
     np.testing.assert_array_equal(w[:, 0], w[:, 7])  # W+ from a single w: every layer the same
     reg = run_train_regressor(RegressorTrainConfig(**{**REGRESSOR_PRESETS["tiny"], "dataset": ds, "out": str(tmp_path / "reg")}))
-    export = run_train(TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": ds, "regressor": str(reg), "num_workers": 1,
+    export = run_train(TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": ds, "critic": str(reg), "allow_weak_critic": True, "num_workers": 1,
                                       "attributes": ("young", "male"), "out": str(tmp_path / "run")}))
     mapper, doc = load_mapper(export)
     assert mapper.cfg.latent_shape == (8, 64) and doc["latent_space"] == "wplus" and doc["dataset_psi"] == 0.7

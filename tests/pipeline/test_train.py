@@ -27,8 +27,7 @@ def trained(tiny_data, tmp_path_factory):
     from pipeline.train import run_train
 
     root = tmp_path_factory.mktemp("train")
-    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "regressor": tiny_data["regressor"],
-                         "out": str(root / "run")})
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "out": str(root / "run")})
     return {**tiny_data, "root": root, "cfg": cfg, "export": run_train(cfg)}
 
 
@@ -42,7 +41,8 @@ def test_export_rebuilds_without_training_code(trained):
     mapper, doc = load_mapper(trained["export"])
     assert doc["architecture"]["attributes"] == ["young"] and doc["latent_space"] == "w"
     assert doc["generator_id"].startswith("dcgan-digiface-") and len(doc["dataset_manifest_sha256"]) == 64
-    assert doc["steps"] == trained["cfg"].steps and set(doc["losses"]) >= {"attribute", "identity", "cycle"}
+    assert doc["steps"] == trained["cfg"].steps and set(doc["losses"]) >= {"requested", "keep", "identity", "cycle"}
+    assert doc["critic"]["kind"] == "ported" and doc["critic"]["views"] == list(trained["cfg"].critic_views)
     w = torch.randn(3, 100)
     out = mapper(w, torch.full((3, 1), 0.5), torch.full((3, 1), 0.2))
     assert out.shape == w.shape
@@ -55,7 +55,9 @@ def test_run_dir_describes_itself(trained):
     assert trained["cfg"].steps in steps
     assert list((run / "val").glob("step-*.png")) and list((run / "tb").iterdir())
     check = json.loads((run / "edit_check.json").read_text())
-    assert {"change", "identity_cos"} <= set(check[0])
+    assert {"achieved", "attainable", "drift", "identity_cos"} <= set(check[0])
+    fidelity = json.loads((run / "critic_fidelity.json").read_text())
+    assert fidelity["critic"] == "ported" and {"r2", "mirror_r2"} <= set(fidelity["attributes"]["young"])
 
 
 def test_latent_objective_multi_attribute(tiny_mapper):
@@ -70,8 +72,8 @@ def _train_cli(*args: str) -> subprocess.Popen:
 
 def test_resume_after_kill_continues_from_checkpoint(trained):
     run = trained["root"] / "killed"
-    args = ["--preset", "tiny", "--dataset", trained["dataset"], "--regressor", trained["regressor"], "--out", str(run),
-            "--steps", "12", "--checkpoint-every", "3", "--objective", "latent"]
+    args = ["--preset", "tiny", "--dataset", trained["dataset"], "--critic", trained["regressor"], "--out", str(run),
+            "--steps", "12", "--checkpoint-every", "3", "--objective", "latent", "--allow-weak-critic"]
     proc = _train_cli(*args)
     deadline = time.time() + 300
     while time.time() < deadline and not list(run.glob("ray-train/step-*")):
@@ -125,3 +127,45 @@ def test_missing_attribute_other_generator_and_empty_dataset(trained, tmp_path):
         plan_training(dataclasses.replace(base, dataset=str(empty)))
     with pytest.raises(ValueError, match="no dataset at"):
         plan_training(dataclasses.replace(base, dataset=str(tmp_path / "nothing")))
+
+
+def test_blind_critic_is_refused_in_one_line(trained, tmp_path):
+    """The 2-epoch distilled H of the tiny dataset reads nothing: training young through it stops before any step."""
+    run = tmp_path / "blind"
+    p = subprocess.run([sys.executable, "-m", "pipeline", "train", "--preset", "tiny", "--dataset", trained["dataset"],
+                        "--critic", trained["regressor"], "--out", str(run)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "critic is blind to young" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    report = json.loads((run / "critic_fidelity.json").read_text())
+    assert report["weak"] and report["weak"][0].startswith("young")
+    assert not (run / "export").exists()
+
+
+@pytest.mark.slow
+def test_training_moves_smiling_as_requested(tiny_data, tmp_path):
+    """A short run on smiling, judged by the real labelers over views on faces it never saw: both signs move
+    by a margin; the untrained mapper (the identity) moves nothing."""
+    from models.mapper import Mapper, request
+    from pipeline.judge import Judge
+    from pipeline.train import mapper_config, run_train
+    from pipeline.train_plan import plan_training
+    from stages.training import PriorLatents
+
+    cfg = TrainConfig(dataset=tiny_data["dataset"], attributes=("smiling",), steps=MOVE_STEPS, batch_size=8, identity_rows=4,
+                      checkpoint_every=MOVE_STEPS, val_rows=4, fidelity_rows=16, num_workers=1, cpus_per_worker=1.0,
+                      out=str(tmp_path / "smile"))
+    mapper, _ = load_mapper(run_train(cfg))
+    judge = Judge(None, dlib=False)
+    w = PriorLatents(None, 1.0, (100,))(32, torch.Generator().manual_seed(2026))
+    before = judge.read(w)
+    a = judge.attrs(before, ("smiling",))
+    untrained = Mapper(mapper_config(plan_training(cfg)))
+    got = {}
+    for name, m in (("trained", mapper), ("untrained", untrained)):
+        for d in (0.3, -0.3):
+            with torch.no_grad():
+                got[name, d] = judge.compare(before, m(w, a, request(m, len(w), {"smiling": d})), {"smiling": d})["achieved"]["smiling"]
+    assert got["untrained", 0.3] == 0 and got["untrained", -0.3] == 0
+    assert got["trained", 0.3] > 0.05 and got["trained", -0.3] < -0.02, got
+
+
+MOVE_STEPS = 60

@@ -1,0 +1,49 @@
+"""An optional edit-time refinement: a few gradient steps on the training critic from the mapper's output.
+
+Not the paper's one forward pass: it costs a generator and critic backward per step, so `make eval` reports
+it apart from the mapper, with its cost. The objective is the training loss's critic side (pipeline/losses.py)
+plus the proximity term, taken with respect to the latent instead of the mapper's weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from models.open import open_generator
+from pipeline.critics import ImageCritic
+from pipeline.losses import AttrSpace, edit_terms, total
+from pipeline.train_config import LossWeights
+
+
+def critic_from_export(doc: dict[str, Any], device: str = "cpu") -> ImageCritic:
+    """The ported labelers over the training views, as the mapper's export records them."""
+    from models.ported import PortedConfig, PortedLabelers
+
+    info = doc.get("critic") or {}
+    if info.get("kind") != "ported":
+        raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {info.get('kind')!r}")
+    attrs, gen = tuple(info["attributes"]), open_generator(doc.get("generator"))
+    h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
+    return ImageCritic(doc.get("generator"), h, device)
+
+
+def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
+           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0."""
+    space = AttrSpace.build(names, critic.attributes)
+    with torch.no_grad():
+        before = critic(w0)
+    a = before[0][:, space.index]
+    target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
+    w = w1.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            parts = edit_terms(critic(w), before, target, delta != 0, space, weights)
+            parts["neighbourhood"] = (w - w0).reshape(len(w), -1).pow(2).mean(1).mean()
+            opt.zero_grad(set_to_none=True)
+            total(parts, weights)["total"].backward()
+            opt.step()
+    return w.detach()
