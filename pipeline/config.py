@@ -19,7 +19,7 @@ class StageResources:
     """Where a model stage runs: actors in its pool, CPUs/GPUs each, rows per batch."""
 
     actors: int = 1  # actor-pool size (each loads its model once)
-    num_cpus: float = 0.5  # fractional: on 2 cores whole CPUs per actor starve the read task (RAY_NOTES)
+    num_cpus: float = 0.5  # fractional: on 2 cores, 2 actors at 1 CPU leave none for the read task (a silent hang)
     num_gpus: float = 0.0  # > 0 puts the stage's model on CUDA
     batch_size: int = 64  # rows per call
 

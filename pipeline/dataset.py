@@ -52,7 +52,7 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
 
 
 def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
-    """Actor pools that ask for more CPUs than Ray has wait forever (RAY_NOTES): say so up front."""
+    """Actor pools that ask for more CPUs than Ray has wait forever, silently: say so up front."""
     asked = sum(r.actors * r.num_cpus for r in pools) + tasks
     have = ray.cluster_resources().get("CPU", 0.0)
     local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale

@@ -266,4 +266,3 @@ def plot(report: dict[str, Any], out_dir: Path) -> None:
         fig.tight_layout()
         fig.savefig(out_dir / f"plot-{name}.png", dpi=90)
         plt.close(fig)
-

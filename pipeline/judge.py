@@ -109,6 +109,21 @@ def _dlib(framing: Any) -> Any:
         return None
 
 
+def judge_strengths(judge: Judge, before: Reading, mapper: Any, strength: float) -> list[tuple[str, float, dict[str, Any]]]:
+    """Each of the mapper's attributes pushed -strength and +strength of its range from `before`, one pass,
+    judged: (attribute, sign, judgement). Validation during training and the end-of-training check."""
+    from models.mapper import request
+
+    a = judge.attrs(before, mapper.cfg.attributes)
+    out = []
+    for name in mapper.cfg.attributes:
+        for sign in (-1.0, 1.0):
+            change = {name: sign * strength * _span(name)}
+            with torch.no_grad():
+                out.append((name, sign, judge.compare(before, mapper(before.w, a, request(mapper, len(a), change)), change)))
+    return out
+
+
 def summary_line(name: str, r: dict[str, Any]) -> str:
     return (f"requested {name} {r['requested'][name]:+.3f} (attainable {r['attainable'][name]:+.3f}) -> achieved "
             f"{r['achieved'][name]:+.3f} (ratio {r['ratio'][name]:.2f}); drift {r['drift']:.3f}; identity cosine "

@@ -16,7 +16,8 @@ def init_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
         return
-    # CPUs are a scheduling label: more logical CPUs than cores avoids the 2-core deadlocks in RAY_NOTES
+    # CPUs are a scheduling label: more logical CPUs than cores avoids silent 2-core hangs (actor pools or train
+    # workers taking every CPU and leaving none for the read tasks that feed them)
     ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
 
 

@@ -28,7 +28,7 @@ from pipeline.train_plan import TrainPlan, plan_training
 from pipeline.train_report import RunLog, Validation
 from stages.training import PriorLatents, dense_rows, holdout_split
 
-STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step, epoch
+STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step
 
 
 def mapper_config(plan: TrainPlan) -> MapperConfig:
@@ -251,20 +251,13 @@ def check_critic(plan: TrainPlan, critic: Any, judge: Any) -> dict[str, Any]:
 
 def edit_check(plan: TrainPlan, mapper: Mapper, w: torch.Tensor, judge: Any, strength: float = 0.3) -> list[dict]:
     """Held-out faces edited +-strength of each attribute's range, judged by the real labelers: printed and saved."""
-    from models.mapper import request
-    from pipeline.judge import summary_line
+    from pipeline.judge import judge_strengths, summary_line
 
-    before = judge.read(w)
-    a = judge.attrs(before, mapper.cfg.attributes)
     results = []
-    for name in plan.cfg.attributes:
-        for sign in (1.0, -1.0):
-            change = {name: sign * strength * (attribute(name).high - attribute(name).low)}
-            with torch.no_grad():
-                r = judge.compare(before, mapper(w, a, request(mapper, len(w), change)), change)
-            r.pop("after")
-            print(f"edit check ({r['rows']} held-out faces, real labelers over {len(judge.views.names)} views): {summary_line(name, r)}")
-            results.append(r)
+    for name, _, r in judge_strengths(judge, judge.read(w), mapper, strength):
+        r.pop("after")
+        print(f"edit check ({r['rows']} held-out faces, real labelers over {len(judge.views.names)} views): {summary_line(name, r)}")
+        results.append(r)
     return results
 
 

@@ -63,7 +63,7 @@ class TrainConfig:
     out: str | None = None  # run directory; None = runs/train-<attributes>-<config hash>
     num_workers: int = 2  # Ray Train workers (DDP)
     use_gpu: bool = False  # NCCL on GPUs, gloo on CPU
-    cpus_per_worker: float = 0.5  # fractional: whole CPUs starve the data pipeline on 2 cores (RAY_NOTES)
+    cpus_per_worker: float = 0.5  # fractional: on 2 cores whole CPUs per worker starve the data pipeline (a silent hang)
     batch_size: int = 16  # per worker
     steps: int = 480  # optimizer steps in all: ~17 min with 2 CPU workers (the `long` preset is for real use)
     lr: float = 1e-3

@@ -62,22 +62,16 @@ class Validation:
 
     @torch.no_grad()
     def __call__(self, mapper: torch.nn.Module, step: int) -> dict[str, float]:
-        from models.attributes import attribute
-        from models.mapper import request
+        from pipeline.judge import judge_strengths
 
         was = mapper.training
         mapper.eval()
-        w, names = self.before.w, mapper.cfg.attributes
-        a = self.judge.attrs(self.before, names)
         out, cols = {}, [self.before.images[: self.faces]]
-        for name in names:
-            for sign in (-1.0, 1.0):
-                change = {name: sign * self.strength * (attribute(name).high - attribute(name).low)}
-                r = self.judge.compare(self.before, mapper(w.to(a.dtype), a, request(mapper, len(w), change)), change)
-                tag = f"val/{name}{'+' if sign > 0 else '-'}"
-                out.update({f"{tag}/attainable": r["attainable"][name], f"{tag}/achieved": r["achieved"][name],
-                            f"{tag}/drift": r["drift"], f"{tag}/identity_cos": r["identity_cos"], f"{tag}/latent_dist": r["latent_dist"]})
-                cols.append(r["after"].images[: self.faces])
+        for name, sign, r in judge_strengths(self.judge, self.before, mapper, self.strength):
+            tag = f"val/{name}{'+' if sign > 0 else '-'}"
+            out.update({f"{tag}/attainable": r["attainable"][name], f"{tag}/achieved": r["achieved"][name],
+                        f"{tag}/drift": r["drift"], f"{tag}/identity_cos": r["identity_cos"], f"{tag}/latent_dist": r["latent_dist"]})
+            cols.append(r["after"].images[: self.faces])
         self.log.image(f"step-{step:06d}", image_grid(cols))
         mapper.train(was)
         return out

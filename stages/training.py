@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from models.generator import broadcast_ws
+
 
 def holdout_split(batch: dict[str, np.ndarray], every: int, held_out: bool) -> dict[str, np.ndarray]:
     """Keep held-out rows (seed % every == 0) or the rest; the split depends only on the seed."""
@@ -58,4 +60,4 @@ class PriorLatents:
     def __call__(self, n: int, rng: torch.Generator) -> torch.Tensor:
         with torch.no_grad():
             w = self.gen.mapping(torch.randn(n, self.gen.z_dim, generator=rng), self.psi)
-        return w.unsqueeze(1).expand(-1, *self.shape).contiguous() if len(self.shape) == 2 else w
+        return broadcast_ws(w, *self.shape).contiguous() if len(self.shape) == 2 else w
