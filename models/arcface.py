@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.framing import Framing, check_images, crop_resize
-from models.weights import CheckpointError, existing_file, model_id
+from models.weights import CheckpointError, existing_file, model_id, torch_load
 
 
 @dataclass(frozen=True)
@@ -167,10 +167,7 @@ class ArcFaceEmbedder:
 def load_arcface(path: str | Path, framing: Framing) -> ArcFaceEmbedder:
     """Load a pSp/e4e-layout IR-SE state dict (e.g. model_ir_se50.pth), frozen, eval mode."""
     path = existing_file(path, "ArcFace checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"cannot read ArcFace checkpoint {path}: {str(e).splitlines()[0]}") from None
+    state = torch_load(path, "ArcFace checkpoint")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors (got {type(state).__name__})")
     cfg = config_from_state(state)

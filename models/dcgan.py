@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.framing import DIGIFACE, Framing
-from models.weights import CheckpointError, existing_file, model_id, package_file
+from models.weights import CheckpointError, existing_file, model_id, package_file, torch_load
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,7 @@ def default_dcgan_path() -> Path:
 def load_dcgan(path: str | Path | None = None) -> DCGAN:
     """Load the DCGAN from `gan-face-generate`'s weights (or a file in the same layout), frozen, eval mode."""
     path = existing_file(path, "DCGAN checkpoint") if path is not None else default_dcgan_path()
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"cannot read DCGAN checkpoint {path}: {str(e).splitlines()[0]}") from None
+    ckpt = torch_load(path, "DCGAN checkpoint")
     state = ckpt.get("netG_state_dict") if isinstance(ckpt, dict) else None
     if state is None:
         raise CheckpointError(f"{path} is not a gan-face-generate checkpoint (no 'netG_state_dict')")

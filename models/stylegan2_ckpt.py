@@ -18,7 +18,7 @@ from torch import nn
 
 from models.safe_pickle import EasyDict, Persistent, child, dump_nvlabs, flatten, load_restricted
 from models.stylegan2 import StyleGAN2, StyleGAN2Config, fir_kernel
-from models.weights import CheckpointError, existing_file, model_id
+from models.weights import CheckpointError, existing_file, model_id, torch_load
 
 ZIP_MAGIC = b"PK\x03\x04"
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled torch.save magic number
@@ -66,11 +66,17 @@ def _build(cfg: StyleGAN2Config, theirs: dict[str, torch.Tensor], keys: dict[str
         if their_key not in theirs:
             raise CheckpointError(f"{path}: tensor {their_key!r} is missing")
         t = theirs[their_key]
-        if t.numel() != ours[key].numel():
+        if _core(t.shape) != _core(ours[key].shape):  # a transposed weight has the right size but renders garbage
             raise CheckpointError(f"{path}: tensor {their_key!r} has shape {tuple(t.shape)}, expected {tuple(ours[key].shape)}")
         ours[key] = t.reshape(ours[key].shape).float()
     gen.load_state_dict(ours)
     return gen.eval().requires_grad_(False)
+
+
+def _core(shape: torch.Size) -> tuple[int, ...]:
+    """A shape without its singleton axes: the formats differ from ours only there ((1, out, in, k, k) conv
+    weights, (1, C, 1, 1) biases), so anything else is a wrong tensor."""
+    return tuple(d for d in shape if d != 1)
 
 
 def _config(path: Path, **fields: object) -> StyleGAN2Config:
@@ -95,11 +101,7 @@ def load_rosinality(path: str | Path) -> StyleGAN2:
     lr_mlp is not stored in these files; rosinality's default 0.01 is assumed.
     """
     path = existing_file(path, "StyleGAN2 checkpoint")
-    try:  # training checkpoints also hold `args`, an argparse.Namespace: plain data, allowed
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"cannot read torch checkpoint {path}: {str(e).splitlines()[0]}") from None
+    ckpt = torch_load(path, "torch checkpoint", safe=(argparse.Namespace,))  # training checkpoints hold `args`
     sd = ckpt.get("g_ema") if isinstance(ckpt, dict) else None
     if not isinstance(sd, dict) or "style.1.weight" not in sd:
         keys = sorted(map(str, ckpt))[:6] if isinstance(ckpt, dict) else type(ckpt).__name__

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 from pathlib import Path
+from typing import Any
 
 
 class CheckpointError(ValueError):
@@ -41,3 +43,18 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def model_id(name: str, path: str | Path) -> str:
     """Stable id recorded in every output: network name + first 12 hex of the weights' sha256."""
     return f"{name}-{sha256_file(path)[:12]}"
+
+
+def torch_load(path: Path, what: str, safe: tuple[type, ...] = ()) -> Any:
+    """torch.load with weights only (tensors and plain data; `safe` adds classes); a refused class is named in a
+    one-line CheckpointError, and torch's advice to turn the check off is not repeated."""
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(list(safe)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        refused = re.search(r"unsupported GLOBAL (\S+)", str(e))
+        if refused:
+            raise CheckpointError(f"refusing to load {refused[1]} from {path}: {what} files may only contain tensors and plain data") from None
+        raise CheckpointError(f"cannot read {what} {path}: {str(e).splitlines()[0]}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -226,6 +227,15 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, attack):
     assert marker.exists()
 
 
+def test_torch_checkpoint_with_code_names_the_refused_global(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"g_ema": {"style.1.weight": torch.zeros(1)}, "x": _Call(os.system, f"touch {marker}")}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match=r"refusing to load (os|posix)\.system from .*evil\.pt: torch checkpoint files may "
+                                              r"only contain tensors and plain data$") as err:
+        load_generator(tmp_path / "evil.pt")
+    assert "weights_only" not in str(err.value) and not marker.exists()
+
+
 def test_module_src_is_never_executed(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     monkeypatch.setattr(stylegan2_ckpt, "_NV_SRC", f"open({str(marker)!r}, 'w').write('x')\n")
@@ -286,3 +296,17 @@ def test_gradients_flow_to_latents(conv_clamp):
     assert torch.autograd.gradcheck(lambda w: g.synthesis(w).square().mean(), (ws,), eps=1e-6, atol=1e-5, fast_mode=True)
     z = torch.randn(2, 16, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: g.mapping(v, psi=0.7), (z,), eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+@pytest.mark.parametrize("key, reshape", [
+    ("convs.0.conv.modulation.weight", lambda t: t.t().contiguous()),  # (64, 32) stored transposed
+    ("input.input", lambda t: t.reshape(1, t.shape[1], 2, 8)),  # the 4x4 constant as 2x8
+])
+def test_wrong_shapes_with_the_right_size_are_refused(tmp_path, key, reshape):
+    save_rosinality(tiny_stylegan2(resolution=8, w_dim=32), tmp_path / "g.pt")
+    ckpt = torch.load(tmp_path / "g.pt", weights_only=True)
+    before = ckpt["g_ema"][key]
+    ckpt["g_ema"][key] = reshape(before)
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=rf"tensor '{re.escape(key)}' has shape {re.escape(str(tuple(ckpt['g_ema'][key].shape)))}, expected"):
+        load_generator(tmp_path / "bad.pt")
