@@ -9,7 +9,6 @@ OUT ?=
 GENERATOR ?=
 ATTR ?= young
 ARGS ?=
-COMMA := ,
 # the newest exported mapper, for edit / eval / edit-one
 MAPPER ?= $(shell ls -td runs/train-*/export 2>/dev/null | head -1)
 
@@ -39,9 +38,9 @@ train-regressor: $(STAMP) ## distill the dataset's labels into a differentiable 
 train: $(STAMP) ## train a Latent-To-Latent mapper (ATTR=young | young,smiling | all)
 	$(PY) -m pipeline train --attrs $(ATTR) $(if $(OUT),--dataset $(OUT)) $(ARGS)
 
-edit: $(STAMP) ## sweep the newest mapper over the held-out faces of data/default (MAPPER=, OUT=, ARGS=)
+edit: $(STAMP) ## sweep the newest mapper's first attribute over the held-out faces of its dataset (MAPPER=, OUT=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
-	$(PY) -m pipeline edit --mapper $(MAPPER) --dataset data/default --held-out-only --sweep $(firstword $(subst $(COMMA), ,$(ATTR)))=-0.3:0.3:5 --out $(or $(OUT),data/edits) $(ARGS)
+	$(PY) -m pipeline edit --mapper $(MAPPER) --held-out-only --sweep=-0.3:0.3:5 --out $(or $(OUT),data/edits) $(ARGS)
 
 eval: $(STAMP) ## judge the newest mapper (one pass, 3 passes) against a linear baseline (MAPPER=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))

@@ -91,6 +91,7 @@ def save_mapper(mapper: Mapper, out_dir: str | Path, metadata: dict) -> Path:
     tmp_w, tmp_j = out / ".mapper.safetensors.tmp", out / ".mapper.json.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in mapper.state_dict().items()}, str(tmp_w))
     tmp_j.write_text(json.dumps(doc, indent=2, sort_keys=True))
+    tmp_w.chmod(tmp_j.stat().st_mode & 0o777)  # safetensors writes 0600; an export is shared like the rest
     tmp_w.replace(out / "mapper.safetensors")
     tmp_j.replace(out / "mapper.json")  # the JSON last: it is what makes the export exist
     return out

@@ -20,7 +20,7 @@ from models.weights import sha256_file
 from pipeline import names
 from pipeline.config import to_jsonable
 from pipeline.dataset import _actor_stage, check_cpu_budget
-from pipeline.edit_config import EditConfig, variants
+from pipeline.edit_config import EditConfig, for_mapper, variants
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.ray_env import init_ray
@@ -176,6 +176,7 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
 
 def run_edit(cfg: EditConfig) -> dict[str, Any]:
     _, doc = load_mapper(cfg.mapper)
+    cfg = for_mapper(cfg, doc)
     attrs = tuple(doc["architecture"]["attributes"])
     vs = variants(cfg)
     unknown = sorted({a for v in vs for a in v} - set(attrs))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,11 @@ class EditConfig:
     """`python -m pipeline edit`: apply a mapper to many latents, optionally render and re-label."""
 
     mapper: str = ""  # mapper export directory (mapper.json + mapper.safetensors)
-    dataset: str | None = None  # read latents + labels from this dataset's manifest
+    dataset: str | None = None  # read latents + labels from this dataset's manifest (neither this nor
+    # --latents: the dataset the mapper was trained on)
     latents: str | None = None  # or import latents from a .npy / .pt / .parquet file
     delta: tuple[str, ...] = ()  # requested changes, e.g. young=+0.4,smiling=+0.3 (attribute units)
-    sweep: str | None = None  # one row per strength: young=-0.6:0.6:7 (start:stop:count)
+    sweep: str | None = None  # one row per strength: young=-0.6:0.6:7 (start:stop:count); no name = the mapper's first
     out: str = "data/edits"  # output directory or URI
     generator: str | None = None  # for imported latents; default: the generator the mapper names
     render: bool = True  # render the edited latents (images in the WebDataset shards)
@@ -39,15 +40,15 @@ class EditConfig:
     def __post_init__(self) -> None:
         if not self.mapper:
             raise ValueError("--mapper is required (a mapper export directory)")
-        if (self.dataset is None) == (self.latents is None):
-            raise ValueError("give exactly one of --dataset or --latents")
+        if self.dataset is not None and self.latents is not None:
+            raise ValueError("give one of --dataset or --latents, not both")
         if self.image_format not in IMAGE_FORMATS:
             raise ValueError(f"unknown --image-format {self.image_format!r}")
         if self.relabel and not self.render:
             raise ValueError("--relabel needs --render")
         if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
             raise ValueError("--shard-size and --max-rows must be >= 1")
-        variants(self)  # parse errors surface at config time
+        parse_variants(self.delta, self.sweep, first="attribute")  # parse errors surface at config time
 
     def identity_hash(self) -> str:
         skip = {"out", "overwrite", "ray_address", "mapper_stage", "render_stage", "label_stage"}
@@ -61,12 +62,18 @@ def _pair(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def for_mapper(cfg: EditConfig, doc: dict[str, Any]) -> EditConfig:
+    """What the mapper's export decides when the command leaves it open: its training dataset, its first attribute."""
+    return replace(cfg, dataset=cfg.dataset if cfg.dataset or cfg.latents else doc["dataset"],
+                   sweep=cfg.sweep if cfg.sweep is None or "=" in cfg.sweep else f"{doc['architecture']['attributes'][0]}={cfg.sweep}")
+
+
 def variants(cfg: EditConfig) -> list[dict[str, float]]:
-    """The list of requested changes, one per output variant of each input row."""
+    """The list of requested changes, one per output variant of each input row (after for_mapper)."""
     return parse_variants(cfg.delta, cfg.sweep)
 
 
-def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, float]]:
+def parse_variants(delta: tuple[str, ...], sweep: str | None, first: str | None = None) -> list[dict[str, float]]:
     base: dict[str, float] = {}
     for item in delta:
         name, value = _pair(item)
@@ -76,7 +83,7 @@ def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, 
             raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
     if sweep is None:
         return [base]
-    name, spec = _pair(sweep)
+    name, spec = _pair(sweep if "=" in sweep or first is None else f"{first}={sweep}")
     try:
         start, stop, count = spec.split(":")
         values = np.linspace(float(start), float(stop), int(count))

@@ -16,6 +16,8 @@ def test_starts_as_identity_and_round_trips(shape, tmp_path):
     a, d = torch.rand(4, 2), torch.rand(4, 2)
     assert torch.allclose(back(w, a, d), m(w, a, d)) and doc["generator_id"] == "g"
     assert not list(tmp_path.glob(".*tmp"))  # temp names renamed away
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes["mapper.safetensors"] == modes["mapper.json"]  # the weights are as readable as the rest
 
 
 def test_bad_shapes_and_configs():

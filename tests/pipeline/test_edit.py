@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import StageResources
-from pipeline.edit_config import EditConfig
+from pipeline.edit_config import EditConfig, variants
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +157,15 @@ def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
     assert "ms (loading models" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown attribute 'beauty'"):
         edit_one(tiny_mapper, 42, ("beauty=0.3",), None, str(tmp_path / "x.png"))
+
+
+def test_the_mapper_export_fills_what_the_command_leaves_open():
+    from pipeline.edit_config import for_mapper
+
+    doc = {"dataset": "data/trained-on", "architecture": {"attributes": ["smiling", "male"]}}
+    cfg = for_mapper(EditConfig(mapper="m", sweep="-0.3:0.3:3", held_out_only=True), doc)
+    assert cfg.dataset == "data/trained-on" and variants(cfg) == [{"smiling": -0.3}, {"smiling": 0.0}, {"smiling": 0.3}]
+    given = for_mapper(EditConfig(mapper="m", latents="w.npy", sweep="male=0:1:2"), doc)
+    assert given.dataset is None and given.sweep == "male=0:1:2"
+    with pytest.raises(ValueError, match="not both"):
+        EditConfig(mapper="m", dataset="d", latents="w.npy")
