@@ -128,9 +128,22 @@ def eval_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pipeline.evaluation import EvalConfig, run_eval
 
-    if args.strengths is not None:
-        args.strengths = tuple(float(s) for s in args.strengths)
     run_eval(config_from_args(EvalConfig, args, {}))
+    return 0
+
+
+def probe_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.direction_probe import ProbeConfig
+
+    p = sub.add_parser("probe", help="how predictable the critic's per-face edit directions are (why one pass falls short)",
+                       description=ProbeConfig.__doc__)
+    add_config_args(p, ProbeConfig)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from pipeline.direction_probe import ProbeConfig, run_probe
+
+    run_probe(config_from_args(ProbeConfig, args, {}))
     return 0
 
 
@@ -157,21 +170,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="Ray's INFO lines, warnings and worker output on the console")
     sub = parser.add_subparsers(dest="command", required=True)
     dataset_parser(sub)
     train_parsers(sub)
     edit_parsers(sub)
     eval_parser(sub)
+    probe_parser(sub)
     bench_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
-                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval, "bench": cmd_bench}
+                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval, "probe": cmd_probe,
+                    "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, commands = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = [a for a in argv if a in ("-v", "--verbose")]  # accepted after the command name too
+    args = parser.parse_args(verbose[:1] + [a for a in argv if a not in ("-v", "--verbose")])
+    from pipeline.ray_env import set_verbose
+
+    set_verbose(args.verbose)
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, PermissionError) as e:  # bad input: one line, non-zero exit

@@ -12,6 +12,19 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
+def _csv_of(hint: str) -> Any:
+    """A comma-list parser whose items have the tuple's element type (int, float or str)."""
+    item = int if "tuple[int" in hint else float if "tuple[float" in hint else str
+
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(item(t) for t in _csv(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {item.__name__}, got {text!r}") from None
+
+    return parse
+
+
 def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default)."""
     from pipeline.config import StageResources
@@ -33,7 +46,7 @@ def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
         if hints[f.name] is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
         elif "tuple" in hint:
-            p.add_argument(flag, type=_csv, default=None, help=f"comma list, default {default}")
+            p.add_argument(flag, type=_csv_of(hint), default=None, help=f"comma list, default {default}")
         elif hints[f.name] in (int, float, str) or "str" in hint or "int" in hint or "float" in hint:
             typ = int if "int" in hint else float if "float" in hint else str
             p.add_argument(flag, type=typ, default=None, help=f"default {default}")

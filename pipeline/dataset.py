@@ -16,6 +16,7 @@ from models.open import open_embedder, open_generator, open_labeler
 from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
+from pipeline.progress import Progress
 from pipeline.ray_env import device_for, init_ray
 from pipeline.runinfo import run_header
 from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
@@ -124,13 +125,15 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     store.append_text(names.LOG, f"{time.strftime('%F %T')} start: {len(todo)} of {plan.count} shards to write")
     t0, written = time.time(), 0
     if todo:
-        init_ray(cfg.ray_address)
+        init_ray(cfg.ray_address, cfg.out)
         check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
-        for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
-            for s in batch["stats"]:
-                stats = json.loads(s)
-                done[stats["index"]] = stats
-                written += stats["rows"]
+        with Progress(sum(plan.expected(i) for i in todo), "dataset", "row") as bar:
+            for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
+                for s in batch["stats"]:
+                    stats = json.loads(s)
+                    done[stats["index"]] = stats
+                    written += stats["rows"]
+                    bar.update(stats["rows"], shards=f"{len(done)}/{plan.count}")
     missing = sorted(set(range(plan.count)) - set(done))
     if missing:
         raise RuntimeError(f"{len(missing)} shards were not written (first: {missing[0]}); re-run the same command to finish them")

@@ -23,6 +23,7 @@ from pipeline.dataset import _actor_stage, check_cpu_budget
 from pipeline.edit_config import EditConfig, for_mapper, variants
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
+from pipeline.progress import Progress
 from pipeline.ray_env import init_ray
 from pipeline.runinfo import run_header
 from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
@@ -105,7 +106,7 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...])
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     store = Store(cfg.dataset)
     paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
-    init_ray(cfg.ray_address)  # only once the request checked out
+    init_ray(cfg.ray_address, cfg.out)  # only once the request checked out
     ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     keep = set(positions.tolist()) if len(positions) < stop - start else None
     ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024, num_cpus=0.1)
@@ -138,7 +139,7 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], gid: str) -> tuple[ray.dat
     attrs = tuple(doc["architecture"]["attributes"])
     labeled = all(a in extra for a in attrs)
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
-    init_ray(cfg.ray_address)  # only once the request checked out
+    init_ray(cfg.ray_address, cfg.out)  # only once the request checked out
     ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
     blocks = max(1, min(64, n // 4096))
     ds = ray.data.range(n, override_num_blocks=blocks).map_batches(_take_rows, fn_kwargs={"cols": ref}, batch_size=None, num_cpus=0.1)
@@ -210,11 +211,13 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     check_cpu_budget(pools, cfg.ray_address)
     if todo:
         src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1) if done else src
-        for batch in build_edit(cfg, src, labeled, generator, gen.framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
-            for s in batch["stats"]:
-                st = json.loads(s)
-                done[st["index"]] = st
-                written += st["rows"]
+        with Progress(sum(layout.expected(i) for i in todo), "edit", "row") as bar:
+            for batch in build_edit(cfg, src, labeled, generator, gen.framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
+                for s in batch["stats"]:
+                    st = json.loads(s)
+                    done[st["index"]] = st
+                    written += st["rows"]
+                    bar.update(st["rows"], shards=f"{len(done)}/{sum(1 for c in layout.counts if c)}")
     missing = [i for i, c in enumerate(layout.counts) if c and i not in done]
     if missing:
         raise RuntimeError(f"{len(missing)} edit shards were not written; re-run the same command to finish them")

@@ -10,11 +10,29 @@ import numpy as np
 import torch
 from PIL import Image
 
+from models.generator import broadcast_ws
 from models.mapper import edit_in_passes, load_mapper, request
 from pipeline.edit_config import parse_variants
 from pipeline.judge import Judge
 from pipeline.train_report import image_grid
 from stages.latents import seed_z
+
+
+def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], size: int = 256) -> Image.Image:
+    """The before/after pair upscaled to `size` px each (nearest: every generated pixel stays visible), each with
+    its title and the real labelers' readings printed below."""
+    from PIL import ImageDraw, ImageFont
+
+    images = [Image.fromarray(half).resize((size, size), Image.NEAREST) for half in np.split(pair, 2, axis=1)]
+    font = ImageFont.load_default(size=max(10, size // 18))
+    line = font.size + 4
+    canvas = Image.new("RGB", (2 * size, size + line * (1 + max(map(len, readings))) + 8), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (img, title, lines) in enumerate(zip(images, titles, readings)):
+        canvas.paste(img, (i * size, 0))
+        for j, text in enumerate([title, *lines]):
+            draw.text((i * size + 6, size + 4 + j * line), text, fill="black", font=font)
+    return canvas
 
 
 @torch.inference_mode()
@@ -28,14 +46,17 @@ def edit_one(mapper_dir: str, seed: int, delta: tuple[str, ...], psi: float | No
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)
     if len(mapper.cfg.latent_shape) == 2:
-        w = w.unsqueeze(1).expand(-1, *mapper.cfg.latent_shape[:1], -1)
+        w = broadcast_ws(w, *mapper.cfg.latent_shape)
     before = judge.read(w)
     a = judge.attrs(before, mapper.cfg.attributes)
     w1 = edit_in_passes(mapper, w, a, d, passes, lambda x: judge.attrs(judge.read(x), mapper.cfg.attributes))
     r = judge.compare(before, w1, change)
     t2 = time.perf_counter()
     path = Path(out)
-    Image.fromarray(image_grid([before.images, r["after"].images])).save(path)
+    readings = [[f"{n} {float(x.labels[n][0]):.3f}" for n in mapper.cfg.attributes] for x in (before, r["after"])]
+    readings[1].append(f"identity cos {r['identity_cos']:.3f}")
+    sheet(image_grid([before.images, r["after"].images]), ("before", "after: " + ", ".join(f"{k} {v:+g}" for k, v in change.items())),
+          readings).save(path)
     summary = {n: f"{float(before.labels[n][0]):.3f} -> {float(r['after'].labels[n][0]):.3f}" for n in mapper.cfg.attributes}
     print(f"wrote {path}: {json.dumps(summary)} (real labelers over {len(judge.views.names)} views), identity cosine "
           f"{r['identity_cos']:.3f}; edit and judge {1000 * (t2 - t1):.0f} ms (loading models {1000 * (t1 - t0):.0f} ms)")

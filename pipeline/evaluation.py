@@ -135,14 +135,15 @@ def requests(names: tuple[str, ...], cfg: EvalConfig) -> list[tuple[dict[str, fl
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    print(f"eval: reading {cfg.rows} held-out faces with the real labelers and fitting the baseline directions", flush=True)
     ev = Evaluation(cfg)
     out_dir = Path(cfg.out) if cfg.out else Path(cfg.mapper).parent / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     alphas: dict[str, float] = {}
-    rows = []
-    for change, s in requests(ev.names, cfg):
+    rows, todo = [], requests(ev.names, cfg)
+    for i, (change, s) in enumerate(todo):
         rows.append(ev.one_request(change, s, alphas))
-        print(one_line(rows[-1]))
+        print(f"[{i + 1}/{len(todo)}] {one_line(rows[-1])}", flush=True)
     sheets = save_sheets(rows, ev.before, cfg, out_dir)
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),

@@ -1,24 +1,101 @@
-"""Starting or joining Ray, the same way for every job."""
+"""Starting or joining Ray, the same way for every job, and keeping its chatter off the console."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
 
 import ray
+import ray.data
+
+_VERBOSE = False
+RAY_LOG = "ray.log"
+OWNER_ENV = "L2L_RAY_OWNER"  # Ray's own driver-side log lines, in the run directory (local outputs)
 
 
-def init_ray(address: str | None) -> None:
+def set_verbose(on: bool) -> None:
+    """-v on the CLI: Ray's INFO lines and warnings on the console again."""
+    global _VERBOSE
+    _VERBOSE = on
+
+
+def quiet_ray_logs(log_dir: str | Path | None) -> None:
+    """Ray's driver-side logger: errors stay on the console; INFO and warnings go to <log_dir>/ray.log (kept only
+    for local run directories; Ray's session logs under /tmp/ray hold them in any case)."""
+    logger = logging.getLogger("ray")
+    if _VERBOSE:
+        return
+    for name in ("ray", "ray.data"):  # Ray Data's logger does not propagate; it keeps its own session file
+        for h in logging.getLogger(name).handlers:
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                h.setLevel(logging.ERROR)
+    if log_dir is not None and "://" not in str(log_dir):
+        path = (Path(log_dir) / RAY_LOG).resolve()
+        if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in logger.handlers):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): with the pid, an identity
+    that a reused pid cannot fake."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def reap_orphans() -> list[int]:
+    """Stop the Ray processes of local sessions whose driver died (a kill -9 of the driver leaves Ray's agents
+    running). Each process this project's local Ray starts inherits OWNER_ENV = "<driver pid>:<start time>";
+    only processes whose owner is gone are signalled, by pid. Linux (/proc) only; elsewhere a no-op."""
+    if not Path("/proc/self/environ").exists():
+        return []
+    orphans = []
+    for entry in Path("/proc").iterdir():
+        try:
+            found = re.search(rb"(?:^|\0)" + OWNER_ENV.encode() + rb"=(\d+):(\d+)", (entry / "environ").read_bytes()) if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if found and _start_time(int(found[1])) != found[2].decode():
+            orphans.append(int(entry.name))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.time() + 3
+        while sig == signal.SIGTERM and time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in orphans):
+            time.sleep(0.1)
+    return orphans
+
+
+def init_ray(address: str | None, log_dir: str | Path | None = None) -> None:
     """Join `address` (or RAY_ADDRESS); otherwise start a local Ray. Reuses one already started."""
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    quiet_ray_logs(log_dir)
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=False)
-        return
-    # CPUs are a scheduling label: more logical CPUs than cores avoids silent 2-core hangs (actor pools or train
-    # workers taking every CPU and leaving none for the read tasks that feed them)
-    ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, log_to_driver=_VERBOSE)
+    else:
+        reaped = reap_orphans()
+        if reaped:
+            logging.getLogger("ray").warning("stopped %d Ray processes left by a killed run", len(reaped))
+        os.environ[OWNER_ENV] = f"{os.getpid()}:{_start_time(os.getpid())}"  # inherited by every process Ray starts
+        # CPUs are a scheduling label: more logical CPUs than cores avoids silent 2-core hangs (actor pools or train
+        # workers taking every CPU and leaving none for the read tasks that feed them)
+        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=_VERBOSE)
+    # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
+    ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
 
 
 def device_for(num_gpus: float) -> str:

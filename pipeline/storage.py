@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -74,10 +75,26 @@ class Store:
         fs.delete_dir_contents(self.path(), missing_dir_ok=True)
 
     def check_writable(self) -> None:
-        """Fail before any work if the output cannot be written (one-line error)."""
+        """Fail before any work if the output cannot be written (one-line error). Leaves nothing behind: the
+        directories the probe had to create are removed again, so a command that fails later leaves none."""
         probe = f".write-probe-{uuid.uuid4().hex[:8]}"
+        created = self._missing_local_dirs()
         try:
             self.write_atomic(probe, b"")
             self.fs_root[0].delete_file(self.path(probe))
         except OSError as e:
             raise ValueError(f"output {self.uri} is not writable: {str(e).splitlines()[0]}") from None
+        finally:
+            for d in created:  # deepest first
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+
+    def _missing_local_dirs(self) -> list[str]:
+        """The local directories from the root upward that do not exist yet (object stores have none)."""
+        if "://" in self.uri:
+            return []
+        missing, d = [], self.path()
+        while not os.path.lexists(d) and d != os.path.dirname(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        return missing

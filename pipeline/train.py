@@ -23,9 +23,10 @@ from pipeline.config import to_jsonable
 from pipeline.losses import AttrSpace, l2l_losses, sample_delta
 from pipeline.ray_env import init_ray
 from pipeline.runinfo import run_header
+from pipeline.storage import Store
 from pipeline.train_config import TrainConfig
 from pipeline.train_plan import TrainPlan, plan_training
-from pipeline.train_report import RunLog, Validation
+from pipeline.train_report import RunLog, TrainProgress, Validation, put_progress
 from stages.training import PriorLatents, dense_rows, holdout_split
 
 STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step
@@ -104,14 +105,17 @@ def train_loop(config: dict[str, Any]) -> None:
         step, seen = step + 1, seen + len(w)
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v)
+        rate, metrics = seen * cfg.num_workers / (time.time() - t0), None
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             metrics = {f"loss/{k}": v / cfg.checkpoint_every for k, v in sums.items()}
-            metrics.update(step=step, samples_per_s=seen * cfg.num_workers / (time.time() - t0))
+            metrics.update(step=step, samples_per_s=rate)
             if val is not None:
                 metrics.update(val(mapper, step))
             log.metrics(metrics, step)
             _report(metrics, mapper, opt, step)
             sums, t0, seen = {}, time.time(), 0
+        if rank == 0:
+            put_progress(config.get("progress"), step, parts, rate, metrics)
         if step >= cfg.steps:
             break
     log.close()
@@ -204,6 +208,7 @@ def run_train(cfg: TrainConfig) -> Path:
     from pipeline.judge import Judge
 
     plan = plan_training(cfg)
+    Store(str(plan.run_dir)).check_writable()
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if not (plan.run_dir / names.CONFIG).exists():
         (plan.run_dir / names.CONFIG).write_text(json.dumps(run_header("train", plan.cfg, dataset_manifest_sha256=plan.manifest_sha256), indent=2))
@@ -214,15 +219,17 @@ def run_train(cfg: TrainConfig) -> Path:
         raise ValueError(f"critic {plan.cfg.critic} does not predict {missing}")
     loop_config: dict[str, Any] = {"plan": plan, "h": spec}
     if plan.cfg.objective == "latent":
-        init_ray(None)  # the surrogates' rows come through Ray Data
+        init_ray(None, plan.run_dir)  # the surrogates' rows come through Ray Data
         loop_config["surrogate"] = _surrogate(plan, h)
     judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
     h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu"), judge)
-    init_ray(None)  # only once the critic checked out
+    init_ray(None, plan.run_dir)  # only once the critic checked out
     loop_config["val_w"] = held_out_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
     print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps x {plan.cfg.batch_size}, "
           f"objective {plan.cfg.objective}, critic {plan.cfg.critic}, latents from the {plan.cfg.latents}")
-    result = build_trainer(plan, loop_config).fit()
+    with TrainProgress(plan.cfg.steps) as progress:
+        loop_config["progress"] = progress.queue
+        result = build_trainer(plan, loop_config).fit()
     with result.checkpoint.as_directory() as d:
         state = torch.load(Path(d) / STATE, map_location="cpu", weights_only=True)
     mapper = Mapper(mapper_config(plan))

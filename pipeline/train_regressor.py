@@ -77,7 +77,7 @@ def run_train_regressor(cfg: RegressorTrainConfig) -> Path:
     if missing:
         raise ValueError(f"attributes {missing} are not in dataset {cfg.dataset}")
     out = Path(cfg.out) if cfg.out else default_regressor_dir(cfg.dataset, manifest)
-    init_ray(None)
+    init_ray(None, out)
     tars, fs = Store(cfg.dataset).readable([s["files"]["wds"]["path"] for s in manifest["shards"]])
     box = tuple(manifest["framing"]["box"])
     res = StageResources(batch_size=64)

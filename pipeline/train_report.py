@@ -75,3 +75,67 @@ class Validation:
         self.log.image(f"step-{step:06d}", image_grid(cols))
         mapper.train(was)
         return out
+
+
+def validation_ratio(metrics: dict[str, Any]) -> float | None:
+    """Mean achieved / attainable over the validation requests in `metrics` (None when it has none)."""
+    tags = {k.rsplit("/", 1)[0] for k in metrics if k.startswith("val/") and k.endswith("/achieved")}
+    ratios = [metrics[f"{t}/achieved"] / metrics[f"{t}/attainable"] for t in tags if abs(metrics[f"{t}/attainable"]) > 1e-6]
+    return float(np.mean(ratios)) if ratios else None
+
+
+class TrainProgress:
+    """The driver's live training line: rank 0 puts one small dict per step on a Ray queue (so it works across
+    nodes); a thread here turns them into pipeline/progress.py updates while trainer.fit() blocks."""
+
+    def __init__(self, total: int) -> None:
+        from ray.util.queue import Queue
+
+        self.queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+        self.total, self.stop, self.thread = total, None, None
+
+    def __enter__(self) -> TrainProgress:
+        import threading
+
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.queue.shutdown()
+
+    def _follow(self) -> None:
+        from ray.util.queue import Empty
+
+        from pipeline.progress import Progress
+
+        done, val = 0, None
+        with Progress(self.total, "train", "step") as bar:
+            while not self.stop.is_set() or not self.queue.empty():
+                try:
+                    item = self.queue.get(timeout=1.0)
+                except (Empty, Exception):  # noqa: BLE001 - a closed queue ends the line, never the run
+                    if self.stop.is_set():
+                        break
+                    continue
+                val = item.get("val", val)
+                shown = {"loss": f"{item['loss']:.3f}", "critic": f"{item['critic_fraction']:.2f}",
+                         "samples/s": f"{item['samples_per_s']:.1f}"}
+                bar.update(item["step"] - done, **shown, **({"val": f"{val:.2f}"} if val is not None else {}))
+                done = item["step"]
+
+
+def put_progress(queue: Any, step: int, parts: dict[str, torch.Tensor], samples_per_s: float, metrics: dict[str, Any] | None) -> None:
+    """Rank 0, every step: never blocks or fails the run (a full or gone queue drops the update)."""
+    if queue is None:
+        return
+    item = {"step": step, "loss": float(parts["total"]), "critic_fraction": float(parts["critic_fraction"]), "samples_per_s": samples_per_s}
+    if metrics and validation_ratio(metrics) is not None:
+        item["val"] = validation_ratio(metrics)
+    try:
+        queue.put_nowait(item)
+    except Exception:  # noqa: BLE001
+        pass

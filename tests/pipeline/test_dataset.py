@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -99,18 +100,35 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
+def ray_processes_of(driver: int) -> list[int]:
+    """Live processes started by the local Ray of driver pid `driver` (pipeline/ray_env.py tags them)."""
+    from pipeline.ray_env import OWNER_ENV
+
+    tag, found = f"{OWNER_ENV}={driver}:".encode(), []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and any(v.startswith(tag) for v in (entry / "environ").read_bytes().split(b"\0")):
+                found.append(int(entry.name))
+    return found
+
+
 def test_resume_after_kill_matches_uninterrupted(tmp_path, tiny_dataset):
     out = tmp_path / "killed"
     proc = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "48")
     deadline = time.time() + 240
     while time.time() < deadline and not any((out / "stats").glob("*.json")):
         time.sleep(0.2)  # kill once the first shard is committed, while the rest are in flight
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray helpers, mid-run
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only, mid-run: its local Ray is orphaned
     proc.wait()
     assert not (out / "manifest.json").exists()
+    left = ray_processes_of(proc.pid)
     done = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "48")
     stdout, stderr = done.communicate(timeout=300)
     assert done.returncode == 0, stderr[-2000:]
+    survivors = ray_processes_of(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not survivors, f"{len(survivors)} of the killed run's {len(left)} Ray processes survived the re-run"
     assert verify_manifest(str(out)) == []
     a, b = rows(tiny_dataset).iloc[:48], rows(out)
     assert b["seed"].tolist() == list(range(48))
@@ -123,12 +141,16 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, tiny_dataset):
     (["--psi", "1.5"], "--psi must be in [0, 1]"),
     (["--out", "/proc/version/sub"], "not writable"),
     (["--generator", "/nonexistent/ffhq.pkl"], "not found"),
+    (["--generator", "GARBAGE"], "neither a torch checkpoint nor a pickle"),
 ])
 def test_bad_input_one_line_error(args, message, tmp_path):
-    argv = ["--preset", "tiny", "--out", str(tmp_path / "x"), *args]
+    (tmp_path / "garbage.pt").write_text("not a network")
+    args = [str(tmp_path / "garbage.pt") if a == "GARBAGE" else a for a in args]
+    argv = ["--preset", "tiny", "--out", str(tmp_path / "new" / "x"), *args]
     p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "new").exists()  # a failed command leaves no directory it created
 
 
 def test_existing_dataset_with_other_config_is_refused_and_untouched(tiny_dataset):

@@ -96,6 +96,7 @@ def test_resume_after_kill_continues_from_checkpoint(trained):
 @pytest.mark.parametrize("args, message", [
     (["--attrs", "beauty"], "unknown attribute 'beauty'"),
     (["--objective", "pixels"], "unknown --objective"),
+    (["--out", "/proc/version/sub"], "output /proc/version/sub is not writable"),
 ])
 def test_bad_input_one_line(trained, args, message):
     p = subprocess.run([sys.executable, "-m", "pipeline", "train", "--dataset", trained["dataset"], *args],
