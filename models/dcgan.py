@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from models.framing import DIGIFACE, Framing
+from models.generator import NOISE_MODES
 from models.weights import CheckpointError, existing_file, model_id, package_file, torch_load
 
 
@@ -47,7 +48,10 @@ class DCGAN(nn.Module):
             raise ValueError(f"expected z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
         return z * psi
 
-    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+    def synthesis(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+        """The DCGAN has no noise inputs: every noise mode renders the same image (the mode is still checked)."""
+        if noise_mode not in (None, *NOISE_MODES):
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim == 3 and ws.shape[1] == 1:
             ws = ws[:, 0]
         if ws.ndim != 2 or ws.shape[1] != self.w_dim:

@@ -8,6 +8,8 @@ import torch
 
 from models.framing import Framing
 
+NOISE_MODES = ("const", "random", "none")  # stored noise buffers, fresh noise, none
+
 
 @runtime_checkable
 class Generator(Protocol):
@@ -27,7 +29,9 @@ class Generator(Protocol):
 
     def mapping(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor: ...
 
-    def synthesis(self, ws: torch.Tensor) -> torch.Tensor: ...
+    def synthesis(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+        """Images in [-1, 1]; noise_mode ("const", "random", "none") for generators with noise inputs, None = their default."""
+        ...
 
 
 def broadcast_ws(ws: torch.Tensor, num_ws: int, w_dim: int) -> torch.Tensor:

@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.framing import FFHQ, Framing
-from models.generator import broadcast_ws
+from models.generator import NOISE_MODES, broadcast_ws
 
-NOISE_MODES = ("const", "random", "none")
 _SQRT2 = math.sqrt(2.0)
 
 

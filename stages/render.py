@@ -31,8 +31,5 @@ class Render:
     @torch.inference_mode()
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ws = torch.from_numpy(np.ascontiguousarray(batch["w"])).to(self.device)
-        if hasattr(self.gen, "noise_mode"):
-            images = self.gen.synthesis(ws, noise_mode=self.noise_mode)
-        else:
-            images = self.gen.synthesis(ws)
+        images = self.gen.synthesis(ws, noise_mode=self.noise_mode)
         return {**batch, "image": to_uint8(images)}

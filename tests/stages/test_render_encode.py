@@ -26,6 +26,18 @@ def test_render_dcgan_faces():
     assert out["image"].std() > 10  # a face, not a flat image
 
 
+def test_render_honours_the_noise_mode(tmp_path):
+    from tests.checkpoints import write_tiny_rosinality
+
+    ckpt = str(write_tiny_rosinality(tmp_path / "g.pt", resolution=8))
+    w = {"w": np.random.default_rng(0).standard_normal((2, 64), dtype=np.float32)}
+    const, again = Render(ckpt, "const")(w)["image"], Render(ckpt, "const")(w)["image"]
+    np.testing.assert_array_equal(const, again)
+    assert (Render(ckpt, "none")(w)["image"] != const).any()  # the stored noise buffers are really left out
+    with pytest.raises(ValueError, match="noise_mode must be one of"):
+        Render(None, "fuzzy")(w | {"w": np.zeros((1, 100), np.float32)})
+
+
 @pytest.mark.parametrize("fmt", ["png", "jpg"])
 def test_encode_decodes_back(fmt):
     px = np.random.default_rng(1).integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
