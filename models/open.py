@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.attributes import LABELERS
 from models.framing import Framing
 from models.generator import Generator
 
@@ -21,17 +22,22 @@ def open_generator(path: str | None, device: str = "cpu") -> Generator:
     return gen.to(device).eval().requires_grad_(False)
 
 
-def open_labeler(name: str, framing: Framing, device: str = "cpu"):
-    """A black-box attribute labeler: images (N,3,H,W) in [-1,1] -> {attribute: (N,) float32}."""
+def labeler_class(name: str) -> type:
+    """The labeler's class: its `attributes` are readable without loading any weights."""
     if name == "age-gender":
         from models.age_gender import AgeGenderLabeler
 
-        return AgeGenderLabeler(framing=framing)
+        return AgeGenderLabeler
     if name == "emotion":
         from models.emotion import EmotionLabeler
 
-        return EmotionLabeler(framing=framing)
-    raise ValueError(f"unknown labeler {name!r} (choose from age-gender, emotion)")
+        return EmotionLabeler
+    raise ValueError(f"unknown labeler {name!r} (choose from {', '.join(LABELERS)})")
+
+
+def open_labeler(name: str, framing: Framing, device: str = "cpu"):
+    """A black-box attribute labeler: images (N,3,H,W) in [-1,1] -> {attribute: (N,) float32}."""
+    return labeler_class(name)(framing=framing)
 
 
 def open_embedder(name: str, framing: Framing, device: str = "cpu"):

@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-LABELERS = ("age-gender", "emotion")  # black-box attribute labelers a dataset can run
+from models.attributes import LABELERS  # black-box attribute labelers a dataset can run
+
 EMBEDDERS = ("sface",)  # identity embedders a dataset can run
 IMAGE_FORMATS = ("png", "jpg", "none")
 LATENT_SPACES = ("w", "wplus")

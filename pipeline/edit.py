@@ -12,15 +12,14 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from models.age_gender import AgeGenderLabeler
-from models.emotion import EmotionLabeler
 from models.mapper import load_mapper
-from models.open import open_generator
+from models.open import labeler_class, open_generator
 from models.weights import sha256_file
 from pipeline import names
 from pipeline.config import to_jsonable
 from pipeline.dataset import _actor_stage, check_cpu_budget
 from pipeline.edit_config import EditConfig, for_mapper, variants
+from pipeline.judge import export_labelers
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.progress import Progress
@@ -195,8 +194,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         src, positions, labeled = dataset_source(cfg, doc, attrs)
     else:
         src, positions, labeled = file_source(cfg, doc, gen.generator_id)
-    labelers = ("age-gender", "emotion")
-    all_attrs = (*AgeGenderLabeler.attributes, *EmotionLabeler.attributes)  # class attributes: no weights loaded
+    labelers = export_labelers(doc)
+    all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
     meta = {"mapper_id": f"mapper-{sha256_file(f'{cfg.mapper}/mapper.safetensors')[:12]}", "variants": vs,
             "webdataset": cfg.webdataset,
             "image_format": cfg.image_format, "all_attributes": all_attrs}

@@ -13,7 +13,7 @@ from PIL import Image
 from models.generator import broadcast_ws
 from models.mapper import edit_in_passes, load_mapper, request
 from pipeline.edit_config import parse_variants
-from pipeline.judge import Judge
+from pipeline.judge import Judge, export_labelers
 from pipeline.train_report import image_grid
 from stages.latents import seed_z
 
@@ -41,7 +41,7 @@ def edit_one(mapper_dir: str, seed: int, delta: tuple[str, ...], psi: float | No
     mapper, doc = load_mapper(mapper_dir)
     change = parse_variants(delta, None)[0]
     d = request(mapper, 1, change)
-    judge = Judge(doc.get("generator"), dlib=False)
+    judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
     psi = psi if psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)

@@ -17,7 +17,7 @@ from PIL import Image
 from models.attributes import attribute
 from models.mapper import edit_in_passes, load_mapper, request
 from pipeline.baseline import fit_direction, move
-from pipeline.judge import Judge, Reading
+from pipeline.judge import Judge, Reading, export_labelers
 from pipeline.train_report import image_grid
 
 
@@ -32,6 +32,7 @@ class EvalConfig:
     strengths: tuple[float, ...] = (-0.3, -0.15, 0.15, 0.3)  # fractions of the attribute's range
     passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
     refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/refine.py), reported apart with its cost
+    step_scale: float = 1.0  # != 1 adds "mapper-x<s>": the one-pass step w' - w scaled by s at inference, reported apart
     pairs: str = "first"  # attributes requested two at a time, the others held still: first (pair), all, none
     holdout_every: int = 10
     sheet_faces: int = 6
@@ -42,8 +43,8 @@ class EvalConfig:
             raise ValueError("--mapper is required (a mapper export directory)")
         if self.pairs not in ("first", "all", "none"):
             raise ValueError(f"--pairs must be first, all or none, got {self.pairs!r}")
-        if self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_steps < 0:
-            raise ValueError("eval needs --rows >= 2, at least one strength, --passes >= 1 and --refine-steps >= 0")
+        if self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_steps < 0 or self.step_scale <= 0:
+            raise ValueError("eval needs --rows >= 2, at least one strength, --passes >= 1, --refine-steps >= 0 and --step-scale > 0")
 
 
 def held_out(dataset: str, every: int, rows: int, shape: tuple[int, ...], attrs: list[str]) -> dict[str, torch.Tensor]:
@@ -63,7 +64,7 @@ class Evaluation:
         self.mapper, self.doc = load_mapper(cfg.mapper)
         self.names = self.mapper.cfg.attributes
         data = held_out(cfg.dataset or self.doc["dataset"], cfg.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
-        self.judge = Judge(self.doc.get("generator"), dlib_rows=cfg.dlib_rows)
+        self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows)
         self.before = self.judge.read(data["w"])
         self.a = self.judge.attrs(self.before, self.names)  # the mapper's input: view-averaged real labels
         self.directions = {n: fit_direction(data["w_train"], data["a_train"][:, j]) for j, n in enumerate(self.names)}
@@ -103,6 +104,8 @@ class Evaluation:
     def one_request(self, change: dict[str, float], strength: float, alphas: dict[str, float]) -> dict[str, Any]:
         w1, sec = self.mapper_edit(change, 1)
         out = {"request": change, "strength": strength, "mapper": self.judged(w1, change, sec)}
+        if self.cfg.step_scale != 1.0:  # still one forward pass: only the length of its step changes
+            out[f"mapper-x{self.cfg.step_scale:g}"] = self.judged(self.before.w + self.cfg.step_scale * (w1 - self.before.w), change, sec)
         if self.cfg.passes > 1:
             wk, seck = self.mapper_edit(change, self.cfg.passes)
             out[f"mapper-{self.cfg.passes}-pass"] = self.judged(wk, change, seck)
@@ -124,7 +127,10 @@ class Evaluation:
                 w = move(w, self.directions[name], alphas[f"{name}@{strength}"])
             b = self.judged(w, change)
         out["baseline"] = b
-        return {k: out[k] for k in ("request", "strength", "mapper", "baseline")} | out
+        order = ["request", "strength", "mapper", "baseline"]
+        for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:  # each variant next to its matched baseline
+            order += [v] + ([f"baseline@{v}"] if f"baseline@{v}" in out else [])
+        return {k: out[k] for k in order}
 
 
 def requests(names: tuple[str, ...], cfg: EvalConfig) -> list[tuple[dict[str, float], float]]:
@@ -238,10 +244,11 @@ def markdown(report: dict[str, Any]) -> str:
             "same-person distance (an embedder training never saw). The baseline (ridge direction) is stepped until its mean achieved change matches the one-pass "
             "mapper's (baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps; the "
             "summary compares each method with the baseline matched to it. "
-            f"mapper-{report['passes']}-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
+            f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps on the training critic from the "
             "mapper's output (pipeline/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
-            "summary's last column.\n")
+            "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
+            "(a longer step along the same direction: more change on average, more miss per face).\n")
     return head + body + summ + note
 
 

@@ -14,13 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.attributes import attribute, kept_attributes
+from models.attributes import LABELERS, attribute, kept_attributes
 from models.open import open_embedder, open_generator, open_labeler
 from models.views import Views
 from stages.render import from_uint8, to_uint8
 
 JUDGE_VIEWS = ("id", "flip", "dxy+2", "flipdxy-2")  # the diagonal 2-px shifts are not among the critic's views
-LABELERS = ("age-gender", "emotion")
 
 
 @dataclass
@@ -128,3 +127,9 @@ def summary_line(name: str, r: dict[str, Any]) -> str:
     return (f"requested {name} {r['requested'][name]:+.3f} (attainable {r['attainable'][name]:+.3f}) -> achieved "
             f"{r['achieved'][name]:+.3f} (ratio {r['ratio'][name]:.2f}); drift {r['drift']:.3f}; identity cosine "
             f"{r['identity_cos']:.3f}")
+
+
+def export_labelers(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The labelers of the dataset a mapper was trained on, as its export records them (exports written before
+    they were recorded: the built-in pair, the only labelers datasets could then run)."""
+    return tuple(doc.get("labelers") or LABELERS)

@@ -87,6 +87,7 @@ def train_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     critic = build_critic(config, plan, device)
     space = AttrSpace.build(cfg.attributes, critic.attributes).to(device)
+    torch.manual_seed(cfg.seed)  # the mapper's initial weights: a run is reproducible from its config
     mapper = Mapper(mapper_config(plan)).to(device)
     ddp = ray.train.torch.prepare_model(mapper)
     opt = torch.optim.Adam(mapper.parameters(), lr=cfg.lr)
@@ -288,7 +289,7 @@ def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[s
     spec = {a: {"low": attribute(a).low, "high": attribute(a).high, "unit": attribute(a).unit} for a in plan.cfg.attributes}
     return {"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
             "generator_id": plan.manifest["generator_id"], "generator": plan.generator,
-            "dataset_psi": plan.manifest["config"]["psi"],
+            "dataset_psi": plan.manifest["config"]["psi"], "labelers": list(plan.manifest["config"]["labelers"]),
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),

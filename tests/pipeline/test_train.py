@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from models.mapper import load_mapper
+from pipeline.manifest import read_manifest
 from pipeline.train_config import TRAIN_PRESETS, TrainConfig
 
 pytestmark = pytest.mark.timeout(900)
@@ -43,6 +44,7 @@ def test_export_rebuilds_without_training_code(trained):
     assert doc["generator_id"].startswith("dcgan-digiface-") and len(doc["dataset_manifest_sha256"]) == 64
     assert doc["steps"] == trained["cfg"].steps and set(doc["losses"]) >= {"requested", "keep", "identity", "cycle"}
     assert doc["critic"]["kind"] == "ported" and doc["critic"]["views"] == list(trained["cfg"].critic_views)
+    assert doc["labelers"] == read_manifest(trained["dataset"])["config"]["labelers"]  # what edit / eval / edit-one judge with
     w = torch.randn(3, 100)
     out = mapper(w, torch.full((3, 1), 0.5), torch.full((3, 1), 0.2))
     assert out.shape == w.shape
@@ -169,4 +171,4 @@ def test_training_moves_smiling_as_requested(tiny_data, tmp_path):
     assert got["trained", 0.3] > 0.05 and got["trained", -0.3] < -0.02, got
 
 
-MOVE_STEPS = 60
+MOVE_STEPS = 120
