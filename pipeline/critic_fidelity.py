@@ -44,9 +44,13 @@ def check_floor(report: dict[str, Any], requested: tuple[str, ...], floor: float
         if not row["r2"] > 0 or row["r2"] < floor * ceiling:
             weak.append(f"{name} (R2 {row['r2']:.2f} vs mirror ceiling {row['mirror_r2']:.2f})")
     if weak and not allow:
-        raise ValueError(f"the critic is blind to {', '.join(weak)}: below the floor of {floor:g} x ceiling on "
-                         f"{report['rows']} held-out faces; use --critic ported, or --allow-weak-critic to train anyway")
+        raise blind_critic(report, weak, floor)
     return weak
+
+
+def blind_critic(report: dict[str, Any], weak: list[str], floor: float) -> ValueError:
+    return ValueError(f"the critic is blind to {', '.join(weak)}: below the floor of {floor:g} x ceiling on "
+                      f"{report['rows']} held-out faces; use --critic ported, or --allow-weak-critic to train anyway")
 
 
 def fidelity_table(report: dict[str, Any]) -> str:

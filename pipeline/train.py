@@ -245,7 +245,7 @@ def run_train(cfg: TrainConfig) -> Path:
 def check_critic(plan: TrainPlan, critic: Any, judge: Any) -> dict[str, Any]:
     """The critic's held-out R2 per output next to the mirror ceiling, written to the run directory; a requested
     attribute below the floor stops here (one line) unless --allow-weak-critic."""
-    from pipeline.critic_fidelity import FILE, check_floor, critic_fidelity, fidelity_table
+    from pipeline.critic_fidelity import FILE, blind_critic, check_floor, critic_fidelity, fidelity_table
 
     rows = held_out_rows(plan, critic.attributes, plan.cfg.fidelity_rows)
     report = critic_fidelity(critic, judge, rows["w"], rows["attrs"], critic.attributes)
@@ -253,7 +253,8 @@ def check_critic(plan: TrainPlan, critic: Any, judge: Any) -> dict[str, Any]:
     report["weak"] = check_floor(report, plan.cfg.attributes, plan.cfg.critic_floor, allow=True)
     (plan.run_dir / FILE).write_text(json.dumps(report, indent=2))
     print(fidelity_table(report), end="")
-    check_floor(report, plan.cfg.attributes, plan.cfg.critic_floor, plan.cfg.allow_weak_critic)
+    if report["weak"] and not plan.cfg.allow_weak_critic:  # refused after the report is on disk
+        raise blind_critic(report, report["weak"], plan.cfg.critic_floor)
     return report
 
 
