@@ -48,7 +48,7 @@ class EditConfig:
             raise ValueError("--relabel needs --render")
         if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
             raise ValueError("--shard-size and --max-rows must be >= 1")
-        parse_variants(self.delta, self.sweep, first="attribute")  # parse errors surface at config time
+        parse_variants(self.delta, named_sweep(self.sweep, "attribute"))  # parse errors surface at config time
 
     def identity_hash(self) -> str:
         skip = {"out", "overwrite", "ray_address", "mapper_stage", "render_stage", "label_stage"}
@@ -65,7 +65,12 @@ def _pair(text: str) -> tuple[str, str]:
 def for_mapper(cfg: EditConfig, doc: dict[str, Any]) -> EditConfig:
     """What the mapper's export decides when the command leaves it open: its training dataset, its first attribute."""
     return replace(cfg, dataset=cfg.dataset if cfg.dataset or cfg.latents else doc["dataset"],
-                   sweep=cfg.sweep if cfg.sweep is None or "=" in cfg.sweep else f"{doc['architecture']['attributes'][0]}={cfg.sweep}")
+                   sweep=named_sweep(cfg.sweep, doc["architecture"]["attributes"][0]))
+
+
+def named_sweep(sweep: str | None, name: str) -> str | None:
+    """A sweep given without an attribute name (-0.3:0.3:5) sweeps `name`."""
+    return sweep if sweep is None or "=" in sweep else f"{name}={sweep}"
 
 
 def variants(cfg: EditConfig) -> list[dict[str, float]]:
@@ -73,7 +78,7 @@ def variants(cfg: EditConfig) -> list[dict[str, float]]:
     return parse_variants(cfg.delta, cfg.sweep)
 
 
-def parse_variants(delta: tuple[str, ...], sweep: str | None, first: str | None = None) -> list[dict[str, float]]:
+def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, float]]:
     base: dict[str, float] = {}
     for item in delta:
         name, value = _pair(item)
@@ -83,7 +88,7 @@ def parse_variants(delta: tuple[str, ...], sweep: str | None, first: str | None 
             raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
     if sweep is None:
         return [base]
-    name, spec = _pair(sweep if "=" in sweep or first is None else f"{first}={sweep}")
+    name, spec = _pair(sweep)
     try:
         start, stop, count = spec.split(":")
         values = np.linspace(float(start), float(stop), int(count))

@@ -15,8 +15,8 @@ import ray
 import ray.data
 
 _VERBOSE = False
-RAY_LOG = "ray.log"
-OWNER_ENV = "L2L_RAY_OWNER"  # Ray's own driver-side log lines, in the run directory (local outputs)
+RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
+OWNER_ENV = "L2L_RAY_OWNER"  # "<driver pid>:<start time>", inherited by every process a local Ray starts
 
 
 def set_verbose(on: bool) -> None:

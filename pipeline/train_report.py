@@ -108,8 +108,6 @@ class TrainProgress:
         self.queue.shutdown()
 
     def _follow(self) -> None:
-        from ray.util.queue import Empty
-
         from pipeline.progress import Progress
 
         done, val = 0, None
@@ -117,7 +115,7 @@ class TrainProgress:
             while not self.stop.is_set() or not self.queue.empty():
                 try:
                     item = self.queue.get(timeout=1.0)
-                except (Empty, Exception):  # noqa: BLE001 - a closed queue ends the line, never the run
+                except Exception:  # noqa: BLE001 - Empty waits on; a closed queue ends the line, never the run
                     if self.stop.is_set():
                         break
                     continue
@@ -133,8 +131,9 @@ def put_progress(queue: Any, step: int, parts: dict[str, torch.Tensor], samples_
     if queue is None:
         return
     item = {"step": step, "loss": float(parts["total"]), "critic_fraction": float(parts["critic_fraction"]), "samples_per_s": samples_per_s}
-    if metrics and validation_ratio(metrics) is not None:
-        item["val"] = validation_ratio(metrics)
+    val = validation_ratio(metrics) if metrics else None
+    if val is not None:
+        item["val"] = val
     try:
         queue.put_nowait(item)
     except Exception:  # noqa: BLE001
