@@ -147,6 +147,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.serve.config import ServeConfig
+
+    s = sub.add_parser("serve", help="a local web editor: sliders on a mapper export, the edit and its readings live",
+                       description=ServeConfig.__doc__)
+    add_config_args(s, ServeConfig)
+    s.add_argument("--dry-run", action="store_true")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline.serve.config import ServeConfig
+
+    return _run_or_print(config_from_args(ServeConfig, args, {}), args, "pipeline.serve.app", "run_serve")
+
+
 def bench_parser(sub: argparse._SubParsersAction) -> None:
     from pipeline.bench.run import SUITES
 
@@ -177,12 +192,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     edit_parsers(sub)
     eval_parser(sub)
     probe_parser(sub)
+    serve_parser(sub)
     bench_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
                     "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval, "probe": cmd_probe,
-                    "bench": cmd_bench}
+                    "serve": cmd_serve, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,10 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
         ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None, num_cpus=0.1)
+    elif embeds_originals(cfg, labeled):  # labels came with the latents, their identity did not
+        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": ()}, batch_size=None, num_cpus=0.1)
     ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=cfg.mapper, variants=meta["variants"])
     if cfg.render:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
@@ -172,6 +176,11 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
 
     return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, layout, encode), batch_size=None,
                           compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0.1)
+
+
+def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
+    """Labeled latents from a file carry no identity embedding: the edit's identity cosine needs the original's."""
+    return labeled and cfg.relabel and not cfg.dataset
 
 
 def run_edit(cfg: EditConfig) -> dict[str, Any]:
@@ -206,6 +215,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     todo = [i for i, c in enumerate(layout.counts) if c and i not in done]
     t0, written = time.time(), 0
     pools = [cfg.mapper_stage] + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
+    pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)
     if todo:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.runinfo import git_revision, package_versions
 
-SUITES = ("synthesis", "dataset", "train", "edit")
+SUITES = ("synthesis", "dataset", "train", "edit", "serve")
 
 
 def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None) -> dict[str, Any]:
@@ -50,4 +50,10 @@ def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:
         if mapper is None:
             raise ValueError("the edit benchmark needs --mapper (train one with `make train`)")
         return bench_edit(mapper, dataset)
+    if suite == "serve":
+        from pipeline.bench.serve_bench import bench_serve
+
+        if mapper is None:
+            raise ValueError("the serve benchmark needs --mapper (train one with `make train`)")
+        return bench_serve(mapper)
     raise ValueError(f"unknown benchmark {suite!r} (choose from {', '.join(SUITES)})")

@@ -1,4 +1,4 @@
-"""Session fixtures shared by the train and edit tests: a tiny dataset, its H, a tiny mapper."""
+"""Session fixtures shared by the train, edit and serve tests: a tiny dataset, its H, tiny mappers."""
 
 from __future__ import annotations
 
@@ -29,3 +29,19 @@ def tiny_mapper(tiny_data) -> str:
                          "allow_weak_critic": True, "objective": "latent", "num_workers": 1, "attributes": ("young", "smiling"),
                          "out": tiny_data["root"] + "/mapper"})
     return str(run_train(cfg))
+
+
+SMILE_STEPS = 120  # 60 steps moved smiling by +0.039..+0.0001 at +0.3 (flaky); 120 seeded steps give about +-0.12
+
+
+@pytest.fixture(scope="session")
+def smiling_mapper(tiny_data) -> dict[str, object]:
+    """A short single-worker run on smiling with the ported critic: the mapper that must move smiling (trained once
+    for the training test and the web editor's tests). Its run directory sits in <root>/runs, as under runs/."""
+    from pipeline.train import run_train
+
+    runs = tiny_data["root"] + "/runs"
+    cfg = TrainConfig(dataset=tiny_data["dataset"], attributes=("smiling",), steps=SMILE_STEPS, batch_size=8, identity_rows=4,
+                      checkpoint_every=SMILE_STEPS, val_rows=4, fidelity_rows=16, num_workers=1, cpus_per_worker=1.0,
+                      out=runs + "/train-smiling")
+    return {"cfg": cfg, "export": str(run_train(cfg)), "runs": runs, "dataset": tiny_data["dataset"]}

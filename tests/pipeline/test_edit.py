@@ -104,6 +104,22 @@ def test_imported_latents_are_labeled_then_edited(tiny_mapper, tmp_path):
     assert df["id"].tolist() == list(range(5)) and df["src_young"].between(0, 1).all() and "identity_cos" in df
 
 
+def test_labeled_parquet_latents_keep_their_labels_and_get_an_identity_cosine(tiny_mapper, tmp_path):
+    """Labels in the file are the mapper's input as given; the originals are still embedded for the cosine."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.edit import run_edit
+
+    w = np.random.default_rng(4).standard_normal((3, 100)).astype(np.float32)
+    pq.write_table(pa.table({"id": [10, 11, 12], "w": pa.array(w.tolist(), pa.list_(pa.float32())),
+                             "young": pa.array([0.1, 0.5, 0.9], pa.float32()), "smiling": pa.array([0.2] * 3, pa.float32())}),
+                   tmp_path / "lab.parquet")
+    run_edit(EditConfig(mapper=tiny_mapper, latents=str(tmp_path / "lab.parquet"), delta=("smiling=0.2",), out=str(tmp_path / "lab")))
+    df = edits(str(tmp_path / "lab"))
+    assert np.allclose(df["src_young"], [0.1, 0.5, 0.9]) and df["identity_cos"].between(0.3, 1.0001).all()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

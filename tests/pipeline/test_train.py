@@ -144,24 +144,21 @@ def test_blind_critic_is_refused_in_one_line(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_moves_smiling_as_requested(tiny_data, tmp_path):
+def test_training_moves_smiling_as_requested(smiling_mapper):
     """A short run on smiling, judged by the real labelers over views on faces it never saw: both signs move
     by a margin; the untrained mapper (the identity) moves nothing."""
     from models.mapper import Mapper, request
     from pipeline.judge import Judge
-    from pipeline.train import mapper_config, run_train
+    from pipeline.train import mapper_config
     from pipeline.train_plan import plan_training
     from stages.training import PriorLatents
 
-    cfg = TrainConfig(dataset=tiny_data["dataset"], attributes=("smiling",), steps=MOVE_STEPS, batch_size=8, identity_rows=4,
-                      checkpoint_every=MOVE_STEPS, val_rows=4, fidelity_rows=16, num_workers=1, cpus_per_worker=1.0,
-                      out=str(tmp_path / "smile"))
-    mapper, _ = load_mapper(run_train(cfg))
+    mapper, _ = load_mapper(smiling_mapper["export"])
     judge = Judge(None, dlib=False)
     w = PriorLatents(None, 1.0, (100,))(32, torch.Generator().manual_seed(2026))
     before = judge.read(w)
     a = judge.attrs(before, ("smiling",))
-    untrained = Mapper(mapper_config(plan_training(cfg)))
+    untrained = Mapper(mapper_config(plan_training(smiling_mapper["cfg"])))
     got = {}
     for name, m in (("trained", mapper), ("untrained", untrained)):
         for d in (0.3, -0.3):
@@ -169,6 +166,3 @@ def test_training_moves_smiling_as_requested(tiny_data, tmp_path):
                 got[name, d] = judge.compare(before, m(w, a, request(m, len(w), {"smiling": d})), {"smiling": d})["achieved"]["smiling"]
     assert got["untrained", 0.3] == 0 and got["untrained", -0.3] == 0
     assert got["trained", 0.3] > 0.05 and got["trained", -0.3] < -0.02, got
-
-
-MOVE_STEPS = 120

@@ -1,0 +1,201 @@
+"""The editor's models, loaded once per export, and the three things a page asks of them: a face, an edit of it
+(mapper + render + PNG: what a slider waits for) and the real labelers' readings of that edit (pipeline/judge.py)."""
+
+from __future__ import annotations
+
+import io
+import math
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.attributes import attribute
+from models.generator import broadcast_ws
+from models.mapper import Mapper, load_mapper, request
+from pipeline.judge import Judge, Reading, export_labelers
+from pipeline.serve.catalog import Export, NotListed, find_exports, held_out_rows
+from pipeline.serve.config import ServeConfig
+from pipeline.serve.faces import parse_source, parse_upload
+from stages.latents import seed_z
+from stages.render import to_uint8
+
+
+class LRU(OrderedDict):
+    """A dict that forgets its least recently used entries beyond `size`: caches stay bounded."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+    def get_recent(self, key: Any) -> Any:
+        if key in self:
+            self.move_to_end(key)
+        return self.get(key)
+
+
+@dataclass
+class Loaded:
+    export: Export
+    mapper: Mapper
+    doc: dict[str, Any]
+    judge: Judge
+    psi: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.mapper.cfg.latent_shape)
+
+
+@dataclass
+class Face:
+    w: torch.Tensor  # (1, *latent_shape)
+    reading: Reading  # the original as the judge sees it
+    a: torch.Tensor  # (1, k) the mapper's input: view-averaged readings of its attributes
+
+
+class Editor:
+    """Thread-safe: one lock around the models (2 cores gain nothing from running them at once)."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
+        self.cfg = cfg
+        self._loaded: dict[str, Loaded] = {}
+        self._judges: dict[tuple[Any, ...], Judge] = {}
+        self._faces = LRU(cfg.faces_cached)
+        self._uploads = LRU(cfg.uploads_kept)
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.RLock()
+        if cfg.mapper:  # a named export must load: a typo is a one-line error before the server starts
+            self.load(next(iter(self.exports())))
+
+    def exports(self) -> dict[str, Export]:
+        found = find_exports(self.cfg.runs, self.cfg.mapper)
+        if not found:
+            raise FileNotFoundError(f"no mapper export under {self.cfg.runs}/*/export: run `make train` first or pass --mapper")
+        return found
+
+    def load(self, export_id: str) -> Loaded:
+        with self._lock:
+            if export_id not in self._loaded:
+                export = self.exports().get(export_id)
+                if export is None:
+                    raise NotListed(f"no mapper export {export_id!r} under {self.cfg.runs}")
+                mapper, doc = load_mapper(export.path)
+                key = (doc.get("generator"), export_labelers(doc))
+                if key not in self._judges:
+                    self._judges[key] = Judge(key[0], key[1], dlib=False)
+                self._loaded[export_id] = Loaded(export, mapper, doc, self._judges[key], float(doc.get("dataset_psi", 1.0)))
+            return self._loaded[export_id]
+
+    def dataset_of(self, m: Loaded) -> str:
+        ds = self.cfg.dataset or m.export.dataset
+        if not ds:
+            raise ValueError(f"mapper {m.export.id} names no dataset; pass --dataset")
+        return ds
+
+    def rows(self, m: Loaded) -> tuple[np.ndarray, np.ndarray]:
+        """(seeds, latents) of the held-out rows offered as faces."""
+        ds = self.dataset_of(m)
+        with self._lock:
+            if ds not in self._rows:
+                self._rows[ds] = held_out_rows(ds, self.cfg.holdout_every, self.cfg.rows_listed)
+            return self._rows[ds]
+
+    def upload(self, export_id: str, data: bytes) -> str:
+        m = self.load(export_id)
+        w = parse_upload(data, m.shape, self.cfg.max_upload_bytes)
+        token = secrets.token_hex(8)
+        with self._lock:
+            self._uploads.put(token, w)
+        return f"upload:{token}"
+
+    def latent(self, m: Loaded, source: str) -> torch.Tensor:
+        kind, value = parse_source(source)
+        if kind == "seed":
+            z = torch.from_numpy(seed_z(np.array([int(value)]), m.judge.gen.z_dim))
+            w = m.judge.gen.mapping(z, m.psi)
+            return broadcast_ws(w, *m.shape) if len(m.shape) == 2 else w
+        if kind == "row":
+            seeds, ws = self.rows(m)
+            hit = np.nonzero(seeds == int(value))[0]
+            if not len(hit):
+                raise ValueError(f"row {value} is not among the {len(seeds)} held-out rows offered")
+            return torch.from_numpy(ws[hit[0]].reshape(1, *m.shape))
+        w = self._uploads.get_recent(value)
+        if w is None:
+            raise ValueError("that upload is no longer kept by the server; upload the file again")
+        if tuple(w.shape) != m.shape:
+            raise ValueError(f"the uploaded latent has shape {w.shape}; this mapper edits {m.shape}")
+        return torch.from_numpy(w).unsqueeze(0)
+
+    @torch.inference_mode()
+    def face(self, export_id: str, source: str) -> Face:
+        m = self.load(export_id)
+        with self._lock:
+            face = self._faces.get_recent((export_id, source))
+            if face is None:
+                w = self.latent(m, source)
+                reading = m.judge.read(w)
+                face = self._faces.put((export_id, source), Face(w, reading, m.judge.attrs(reading, m.mapper.cfg.attributes)))
+            return face
+
+    def changes(self, m: Loaded, changes: dict[str, float]) -> torch.Tensor:
+        for name, v in changes.items():
+            if not math.isfinite(v) or (name in m.mapper.cfg.attributes and abs(v) > _span(name)):
+                raise ValueError(f"change {name}={v} is outside +-{_span(name):g} (the attribute's range)")
+        return request(m.mapper, 1, changes)
+
+    @torch.inference_mode()
+    def edit(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[torch.Tensor, np.ndarray]:
+        """The edited latent (1, *shape) and its image (H, W, 3) uint8: one mapper pass and one render."""
+        m, face = self.load(export_id), self.face(export_id, source)
+        d = self.changes(m, changes)
+        with self._lock:
+            w1 = m.mapper(face.w, face.a, d)
+            return w1, to_uint8(m.judge.gen.synthesis(w1))[0]
+
+    @torch.inference_mode()
+    def readings(self, export_id: str, source: str, changes: dict[str, float]) -> dict[str, Any]:
+        """The real labelers over views, before and after; identity cosine (SFace) and latent distance."""
+        m, face = self.load(export_id), self.face(export_id, source)
+        w1, _ = self.edit(export_id, source, changes)
+        with self._lock:
+            after = m.judge.read(w1)
+        names = list(face.reading.labels)
+        return {"before": {n: float(face.reading.labels[n][0]) for n in names},
+                "after": {n: float(after.labels[n][0]) for n in names},
+                "identity_cos": float(np.sum(face.reading.sface[0] * after.sface[0])),
+                "latent_dist": float((w1 - face.w).norm()), "views": list(m.judge.views.names)}
+
+    def sweep(self, export_id: str, source: str, name: str, changes: dict[str, float]) -> tuple[np.ndarray, list[float]]:
+        """One attribute from -strength to +strength of its range (the other changes held): a strip of images."""
+        m = self.load(export_id)
+        if name not in m.mapper.cfg.attributes:
+            raise ValueError(f"unknown attribute {name!r} for this mapper (it edits: {', '.join(m.mapper.cfg.attributes)})")
+        s = self.cfg.sweep_strength * _span(name)
+        steps = [float(v) for v in np.linspace(-s, s, self.cfg.sweep_steps)]
+        images = [self.edit(export_id, source, {**changes, name: v})[1] for v in steps]
+        return np.concatenate(images, axis=1), steps
+
+
+def _span(name: str) -> float:
+    return attribute(name).high - attribute(name).low
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """Fast lossless PNG (compression level 1: a 64x64 face encodes in well under a millisecond)."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
