@@ -202,6 +202,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.redact import redacted_console
+
+    with redacted_console():  # no credentials on the console, argparse's own errors included
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser, commands = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = [a for a in argv if a in ("-v", "--verbose")]  # accepted after the command name too

@@ -95,6 +95,11 @@ def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def to_jsonable(cfg: Any) -> Any:
+    """A config as JSON, credentials in URIs removed (pipeline/redact.py): what is recorded and hashed."""
+    if isinstance(cfg, str):
+        from pipeline.redact import redact
+
+        return redact(cfg)
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, (tuple, list)):

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import config_hash, to_jsonable
+from pipeline.redact import redact_doc
 from pipeline.train_config import TrainConfig
 
 
@@ -189,7 +190,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
             print(f"  step-scale sweep skipped: {e}")
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".probe.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.write_text(json.dumps(redact_doc(doc), indent=2))
     tmp.replace(out / "probe.json")
     print(f"probe written to {out / 'probe.json'}")
     return out

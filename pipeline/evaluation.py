@@ -18,6 +18,7 @@ from models.attributes import attribute
 from models.mapper import edit_in_passes, load_mapper, request
 from pipeline.baseline import fit_direction, move
 from pipeline.judge import Judge, Reading, export_labelers
+from pipeline.redact import redact_doc
 from pipeline.train_report import image_grid
 
 
@@ -48,9 +49,16 @@ class EvalConfig:
 
 
 def held_out(dataset: str, every: int, rows: int, shape: tuple[int, ...], attrs: list[str]) -> dict[str, torch.Tensor]:
-    import pandas as pd
+    """Held-out faces (seed % every == 0) and the training rows the baseline directions are fitted on; any
+    dataset URI the manifest names (local, s3://...)."""
+    import pyarrow.dataset as pads
 
-    df = pd.read_parquet(Path(dataset) / "parquet", columns=["seed", "w", *attrs]).sort_values("seed")
+    from pipeline.manifest import read_manifest
+    from pipeline.storage import Store
+
+    m = read_manifest(dataset)
+    paths, fs = Store(dataset).readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    df = pads.dataset(paths, filesystem=fs, format="parquet").to_table(columns=["seed", "w", *attrs]).to_pandas().sort_values("seed")
     test, train = df[df.seed % every == 0].head(rows), df[df.seed % every != 0]
     t = lambda d: torch.from_numpy(np.stack(list(d["w"])).astype(np.float32).reshape(len(d), *shape))  # noqa: E731
     return {"w": t(test), "w_train": t(train), "a_train": torch.tensor(train[attrs].to_numpy(np.float32))}
@@ -157,6 +165,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
     report["summary"] = summarise(report)
+    report = redact_doc(report)
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
     (out_dir / "eval.md").write_text(markdown(report))
     plot(report, out_dir)

@@ -14,6 +14,8 @@ from pathlib import Path
 import ray
 import ray.data
 
+from pipeline.redact import RedactingFormatter
+
 _VERBOSE = False
 RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
 OWNER_ENV = "L2L_RAY_OWNER"  # "<driver pid>:<start time>", inherited by every process a local Ray starts
@@ -40,7 +42,7 @@ def quiet_ray_logs(log_dir: str | Path | None) -> None:
         if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in logger.handlers):
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(path)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logger.addHandler(handler)
 
 

@@ -58,7 +58,9 @@ class Store:
         return {"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     def write_json(self, rel: str, doc: Any) -> dict[str, Any]:
-        return self.write_atomic(rel, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+        from pipeline.redact import redact_doc
+
+        return self.write_atomic(rel, (json.dumps(redact_doc(doc), indent=2, sort_keys=True) + "\n").encode())
 
     def append_text(self, rel: str, line: str) -> None:
         """Append-only log; object stores cannot append, so there the file is rewritten."""

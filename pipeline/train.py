@@ -22,6 +22,7 @@ from pipeline import names
 from pipeline.config import to_jsonable
 from pipeline.losses import AttrSpace, l2l_losses, sample_delta
 from pipeline.ray_env import init_ray
+from pipeline.redact import redact_doc
 from pipeline.runinfo import run_header
 from pipeline.storage import Store
 from pipeline.train_config import TrainConfig
@@ -288,11 +289,11 @@ def all_rows(plan: TrainPlan, attrs: tuple[str, ...]) -> dict[str, torch.Tensor]
 
 def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[str, Any]:
     spec = {a: {"low": attribute(a).low, "high": attribute(a).high, "unit": attribute(a).unit} for a in plan.cfg.attributes}
-    return {"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
+    return redact_doc({"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
             "generator_id": plan.manifest["generator_id"], "generator": plan.generator,
             "dataset_psi": plan.manifest["config"]["psi"], "labelers": list(plan.manifest["config"]["labelers"]),
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),
             "critic": h_doc, "latents": plan.cfg.latents,
-            "train_config": to_jsonable(plan.cfg), "steps": step, "created": time.strftime("%FT%TZ", time.gmtime())}
+            "train_config": to_jsonable(plan.cfg), "steps": step, "created": time.strftime("%FT%TZ", time.gmtime())})

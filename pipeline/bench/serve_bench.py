@@ -111,4 +111,6 @@ def bench_serve(mapper_dir: str, edits: int = 1000, faces: int = 300) -> dict[st
             "http_vs_bare_ratio": round(med / bare, 2), "readings_ms_median": round(float(np.median(reading)), 1),
             "concurrent_50_answered": answered, "concurrent_50_seconds": round(burst, 2),
             "rss_mb_after_edits": {str(k): round(v, 1) for k, v in rss.items()},
-            "rss_ratio_last_vs_100": round(rss[edits] / rss[100], 3), "faces_cycled": faces}
+            "rss_ratio_last_vs_100": round(rss[edits] / rss[100], 3),
+            "rss_ratio_last_vs_500": round(rss[edits] / rss[500], 3),  # the face cache (256) is full by then
+            "faces_cycled": faces}

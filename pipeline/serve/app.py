@@ -181,8 +181,15 @@ def _original_parquet(ed: Editor, mapper: str, source: str) -> bytes:
 
 
 def run_serve(cfg: ServeConfig) -> None:
+    import socket
+
     import uvicorn
 
+    with socket.socket() as probe:  # a taken port is a one-line error before any model loads
+        try:
+            probe.bind((cfg.host, cfg.port))
+        except OSError as e:
+            raise ValueError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror}") from None
     editor = Editor(cfg)
     first = next(iter(editor.exports().values()))
     print(f"serving the editor on http://{cfg.host}:{cfg.port} (mappers under {cfg.runs}; first: {first.id}); Ctrl-C stops it",

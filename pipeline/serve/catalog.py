@@ -40,20 +40,25 @@ class Export:
 
 
 def find_exports(runs: str, extra: str | None = None) -> dict[str, Export]:
-    """Exports under runs/*/export (and --mapper), newest first; unreadable ones are left out."""
-    paths = [p.parent for p in Path(runs).glob("*/export/mapper.json")]
+    """Exports under runs/*/export (unreadable ones left out) and `extra` (--mapper: it must be readable), the
+    latter first, then newest first."""
+    found = {e.id: e for e in filter(None, (_export(p.parent) for p in Path(runs).glob("*/export/mapper.json")))}
+    found = dict(sorted(found.items(), key=lambda kv: -kv[1].mtime))
     if extra:
-        paths.insert(0, Path(extra))
-    found: dict[str, Export] = {}
-    for p in paths:
-        try:
-            doc = json.loads((p / "mapper.json").read_text())
-            e = Export(p.resolve().parent.name, p, tuple(doc["architecture"]["attributes"]), doc.get("dataset"),
-                       (p / "mapper.json").stat().st_mtime)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        found.setdefault(e.id, e)
-    return dict(sorted(found.items(), key=lambda kv: (kv[1].path != Path(extra or ""), -kv[1].mtime)))
+        first = _export(Path(extra))
+        if first is None:
+            raise FileNotFoundError(f"--mapper {extra} is not a readable mapper export (no valid mapper.json)")
+        found = {first.id: first, **{k: v for k, v in found.items() if k != first.id}}
+    return found
+
+
+def _export(path: Path) -> Export | None:
+    try:
+        doc = json.loads((path / "mapper.json").read_text())
+        return Export(path.resolve().parent.name, path, tuple(doc["architecture"]["attributes"]), doc.get("dataset"),
+                      (path / "mapper.json").stat().st_mtime)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_files(export: Export) -> dict[str, Path]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -118,30 +116,6 @@ def test_labeled_parquet_latents_keep_their_labels_and_get_an_identity_cosine(ti
     run_edit(EditConfig(mapper=tiny_mapper, latents=str(tmp_path / "lab.parquet"), delta=("smiling=0.2",), out=str(tmp_path / "lab")))
     df = edits(str(tmp_path / "lab"))
     assert np.allclose(df["src_young"], [0.1, 0.5, 0.9]) and df["identity_cos"].between(0.3, 1.0001).all()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def s3_server():
-    """A real S3-compatible server (moto) on localhost; nothing is mocked in-process."""
-    port = _free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1&allow_bucket_creation=true"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_s3_round_trip(tiny_data, tiny_mapper, s3_server):

@@ -2,7 +2,8 @@
 pick a seed, move a slider, see the image change and the reading move; upload a bad latent, see the message.
 
 Skips, saying why, where no browser is installed; `.ci/run` installs one and sets L2L_REQUIRE_BROWSER=1, so CI
-fails rather than skips. L2L_SCREENSHOT=<path> keeps the page's screenshot (the README's is taken this way)."""
+fails rather than skips. L2L_SCREENSHOT=<path> keeps the page's screenshot; L2L_SERVE_URL=<url> drives a running
+`make serve` instead of the test's own server (the README's screenshot: the default 3-attribute mapper)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def chromium() -> tuple[str, str]:
 
 
 @pytest.fixture
-def page(server):
+def page(request):
+    url = os.environ.get("L2L_SERVE_URL") or request.getfixturevalue("server")["url"]
     pytest.importorskip("selenium", reason="selenium is a dev dependency (pip install -e '.[dev]')")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -40,7 +42,7 @@ def page(server):
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1150,1250"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    driver.get(server["url"])
+    driver.get(url)
     yield driver
     driver.quit()
 
@@ -57,7 +59,7 @@ def settled(driver) -> bool:
     return bool(edited) and edited == driver.find_element("id", "readings").get_attribute("data-change")
 
 
-def test_slider_edits_the_face_and_a_bad_upload_is_reported(page, server, tmp_path):
+def test_slider_edits_the_face_and_a_bad_upload_is_reported(page, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
     by_id = lambda name: page.find_element("id", name)  # noqa: E731
@@ -81,6 +83,9 @@ def test_slider_edits_the_face_and_a_bad_upload_is_reported(page, server, tmp_pa
     assert after > before + 0.02, f"smiling read {before:.3f} -> {after:.3f} for a request towards 1"
     assert 0 < float(by_id("identity").text) < 1
 
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_id("sweep-attr")).select_by_value("smiling")
     by_id("sweep").click()  # the strength strip: one image per strength, side by side
     wait(page, lambda d: (by_id("sweep-strip").get_attribute("src") or "").startswith("data:image/png"))
     assert by_id("sweep-info").text.startswith("smiling: -0.30")
