@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.weights import CheckpointError, existing_file
+from models.weights import CheckpointError, existing_file, fetch
 
 FORMAT = "latent2latent-mapper/2"  # /1 was the plain residual w + f(w, a, delta): retrain those
 
@@ -98,8 +98,9 @@ def save_mapper(mapper: Mapper, out_dir: str | Path, metadata: dict) -> Path:
 
 
 def load_mapper(export_dir: str | Path) -> tuple[Mapper, dict]:
-    """Rebuild a mapper from its export; returns (mapper in eval mode, the JSON document)."""
-    d = Path(export_dir)
+    """Rebuild a mapper from its export (a directory or a URI such as s3://...); returns (mapper in eval mode, the
+    JSON document)."""
+    d = fetch(export_dir, "mapper export")
     meta_path = existing_file(d / "mapper.json", "mapper export (mapper.json)")
     weights = existing_file(d / "mapper.safetensors", "mapper weights (mapper.safetensors)")
     try:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from models.attributes import LABELERS
 from models.framing import Framing
 from models.generator import Generator
+from models.weights import fetch
 
 
 def open_generator(path: str | None, device: str = "cpu") -> Generator:
@@ -18,7 +17,7 @@ def open_generator(path: str | None, device: str = "cpu") -> Generator:
     else:
         from models.stylegan2_ckpt import load_generator
 
-        gen = load_generator(Path(path))
+        gen = load_generator(fetch(path, "StyleGAN2 checkpoint"))
     return gen.to(device).eval().requires_grad_(False)
 
 

@@ -123,13 +123,13 @@ def eval_parser(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="compare a mapper with a linear-direction baseline", description=EvalConfig.__doc__)
     add_config_args(e, EvalConfig)
+    e.add_argument("--dry-run", action="store_true")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.evaluation import EvalConfig, run_eval
+    from pipeline.evaluation import EvalConfig
 
-    run_eval(config_from_args(EvalConfig, args, {}))
-    return 0
+    return _run_or_print(config_from_args(EvalConfig, args, {}), args, "pipeline.evaluation", "run_eval")
 
 
 def probe_parser(sub: argparse._SubParsersAction) -> None:
@@ -138,13 +138,13 @@ def probe_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="how predictable the critic's per-face edit directions are (why one pass falls short)",
                        description=ProbeConfig.__doc__)
     add_config_args(p, ProbeConfig)
+    p.add_argument("--dry-run", action="store_true")
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from pipeline.direction_probe import ProbeConfig, run_probe
+    from pipeline.direction_probe import ProbeConfig
 
-    run_probe(config_from_args(ProbeConfig, args, {}))
-    return 0
+    return _run_or_print(config_from_args(ProbeConfig, args, {}), args, "pipeline.direction_probe", "run_probe")
 
 
 def serve_parser(sub: argparse._SubParsersAction) -> None:

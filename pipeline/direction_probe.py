@@ -109,14 +109,11 @@ def fit_field(w: torch.Tensor, u: torch.Tensor, w_test: torch.Tensor, u_test: to
     return best
 
 
-def mapper_directions(export: str, w: torch.Tensor, reads: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+def mapper_directions(mapper: Any, w: torch.Tensor, reads: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
     """(n, k, d) unit edit directions of a trained mapper for +0.15 of each attribute's range, one at a time."""
     from models.attributes import attribute
-    from models.mapper import load_mapper, request
+    from models.mapper import request
 
-    mapper, _ = load_mapper(export)
-    if set(mapper.cfg.attributes) != set(names):
-        raise ValueError(f"probe --attributes must be the attributes the mapper edits ({','.join(mapper.cfg.attributes)})")
     a = reads[:, [names.index(m) for m in mapper.cfg.attributes]]
     dirs = []
     with torch.no_grad():
@@ -128,15 +125,14 @@ def mapper_directions(export: str, w: torch.Tensor, reads: torch.Tensor, names: 
 
 
 @torch.no_grad()
-def step_scales(export: str, w: torch.Tensor, scales: tuple[float, ...], strength: float = 0.3) -> list[dict[str, Any]]:
+def step_scales(mapper: Any, doc: dict[str, Any], w: torch.Tensor, scales: tuple[float, ...], strength: float = 0.3) -> list[dict[str, Any]]:
     """The mapper's step w' - w scaled by c, read by its training critic: the share of the request reached (mean)
     and the requested loss term (per-face squared miss); if a longer step helped every face, both would improve."""
-    from models.mapper import load_mapper, request
+    from models.mapper import request
     from pipeline.losses import AttrSpace, edit_terms
     from pipeline.refine import critic_from_export
     from pipeline.train_config import LossWeights
 
-    mapper, doc = load_mapper(export)
     critic = critic_from_export(doc)
     space, names = AttrSpace.build(mapper.cfg.attributes, critic.attributes), mapper.cfg.attributes
     w = w.view(len(w), *mapper.cfg.latent_shape)
@@ -157,6 +153,15 @@ def step_scales(export: str, w: torch.Tensor, scales: tuple[float, ...], strengt
     return rows
 
 
+def _load_mapper(export: str, names: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    from models.mapper import load_mapper
+
+    mapper, doc = load_mapper(export)
+    if set(mapper.cfg.attributes) != set(names):
+        raise ValueError(f"probe --attributes must be the attributes the mapper edits ({','.join(mapper.cfg.attributes)})")
+    return mapper, doc
+
+
 def run_probe(cfg: ProbeConfig) -> Path:
     from models.ported import PortedConfig, PortedLabelers
     from pipeline.train_plan import dataset_files, resolve_attributes
@@ -164,6 +169,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
 
     manifest = dataset_files(cfg.dataset)[0]
     names = resolve_attributes(cfg.attributes, manifest["attributes"])
+    loaded = _load_mapper(cfg.mapper, names) if cfg.mapper else None  # before 20 minutes of work, not after
     generator, psi = manifest["config"]["generator"], float(manifest["config"]["psi"])
     out = Path(cfg.out or f"runs/probe-{'-'.join(names)}-{config_hash(to_jsonable(cfg))[:8]}")
     h = PortedLabelers(PortedConfig(names, (0.0,) * len(names), (1.0,) * len(names), tuple(manifest["framing"]["box"]), cfg.views))
@@ -179,12 +185,12 @@ def run_probe(cfg: ProbeConfig) -> Path:
         rows += [{"attribute": a, "train_faces": n, "fixed_direction": f, "mlp_field": m} for a, f, m in zip(names, fixed, field)]
         print(f"  {n:>6} training faces: " + "; ".join(f"{a} fixed {f:+.3f} mlp {m:+.3f}" for a, f, m in zip(names, fixed, field)), flush=True)
     doc: dict[str, Any] = {"config": to_jsonable(cfg), "generator_id": manifest["generator_id"], "attributes": list(names), "rows": rows}
-    if cfg.mapper:
-        mapped = mean_cosine(mapper_directions(cfg.mapper, w_test, reads[-cfg.test_rows:], names), u_test)
+    if loaded is not None:
+        mapped = mean_cosine(mapper_directions(loaded[0], w_test, reads[-cfg.test_rows:], names), u_test)
         doc["mapper"] = {"export": cfg.mapper, "cosine": dict(zip(names, mapped))}
         print("  mapper's own direction: " + "; ".join(f"{a} {c:+.3f}" for a, c in zip(names, mapped)))
         try:
-            doc["mapper"]["step_scales"] = step_scales(cfg.mapper, w_test[: cfg.scale_rows], cfg.scales)
+            doc["mapper"]["step_scales"] = step_scales(*loaded, w_test[: cfg.scale_rows], cfg.scales)
         except ValueError as e:  # a mapper trained through a distilled critic has no exact critic to read with
             doc["mapper"]["step_scales"] = None
             print(f"  step-scale sweep skipped: {e}")

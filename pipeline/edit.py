@@ -14,7 +14,7 @@ import ray
 
 from models.mapper import load_mapper
 from models.open import labeler_class, open_generator
-from models.weights import sha256_file
+from models.weights import fetch, sha256_file
 from pipeline import names
 from pipeline.config import to_jsonable
 from pipeline.dataset import _actor_stage, check_cpu_budget
@@ -205,7 +205,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         src, positions, labeled = file_source(cfg, doc, gen.generator_id)
     labelers = export_labelers(doc)
     all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
-    meta = {"mapper_id": f"mapper-{sha256_file(f'{cfg.mapper}/mapper.safetensors')[:12]}", "variants": vs,
+    meta = {"mapper_id": f"mapper-{sha256_file(fetch(cfg.mapper) / 'mapper.safetensors')[:12]}", "variants": vs,
             "webdataset": cfg.webdataset,
             "image_format": cfg.image_format, "all_attributes": all_attrs}
     counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)

@@ -48,7 +48,7 @@ class EditConfig:
             raise ValueError("--relabel needs --render")
         if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
             raise ValueError("--shard-size and --max-rows must be >= 1")
-        parse_variants(self.delta, named_sweep(self.sweep, "attribute"))  # parse errors surface at config time
+        parse_variants(self.delta, named_sweep(self.sweep, "attribute"), shown=self.sweep)  # errors at config time
 
     def identity_hash(self) -> str:
         skip = {"out", "overwrite", "ray_address", "mapper_stage", "render_stage", "label_stage"}
@@ -78,7 +78,8 @@ def variants(cfg: EditConfig) -> list[dict[str, float]]:
     return parse_variants(cfg.delta, cfg.sweep)
 
 
-def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, float]]:
+def parse_variants(delta: tuple[str, ...], sweep: str | None, shown: str | None = None) -> list[dict[str, float]]:
+    """`shown`: the sweep as the user typed it, for messages (an unnamed sweep is named before parsing)."""
     base: dict[str, float] = {}
     for item in delta:
         name, value = _pair(item)
@@ -93,9 +94,9 @@ def parse_variants(delta: tuple[str, ...], sweep: str | None) -> list[dict[str, 
         start, stop, count = spec.split(":")
         values = np.linspace(float(start), float(stop), int(count))
     except ValueError:
-        raise ValueError(f"cannot parse --sweep {sweep!r}: expected attribute=start:stop:count") from None
+        raise ValueError(f"cannot parse --sweep {shown or sweep!r}: expected [attribute=]start:stop:count") from None
     if len(values) < 1:
-        raise ValueError(f"--sweep {sweep!r} has no strengths")
+        raise ValueError(f"--sweep {shown or sweep!r} has no strengths")
     return [{**base, name: float(round(v, 6))} for v in values]
 
 

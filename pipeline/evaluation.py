@@ -49,19 +49,12 @@ class EvalConfig:
 
 
 def held_out(dataset: str, every: int, rows: int, shape: tuple[int, ...], attrs: list[str]) -> dict[str, torch.Tensor]:
-    """Held-out faces (seed % every == 0) and the training rows the baseline directions are fitted on; any
-    dataset URI the manifest names (local, s3://...)."""
-    import pyarrow.dataset as pads
+    """Held-out faces and the training rows the baseline directions are fitted on."""
+    from pipeline.manifest import read_rows
 
-    from pipeline.manifest import read_manifest
-    from pipeline.storage import Store
-
-    m = read_manifest(dataset)
-    paths, fs = Store(dataset).readable([s["files"]["parquet"]["path"] for s in m["shards"]])
-    df = pads.dataset(paths, filesystem=fs, format="parquet").to_table(columns=["seed", "w", *attrs]).to_pandas().sort_values("seed")
-    test, train = df[df.seed % every == 0].head(rows), df[df.seed % every != 0]
-    t = lambda d: torch.from_numpy(np.stack(list(d["w"])).astype(np.float32).reshape(len(d), *shape))  # noqa: E731
-    return {"w": t(test), "w_train": t(train), "a_train": torch.tensor(train[attrs].to_numpy(np.float32))}
+    test, train = (read_rows(dataset, ["w", *attrs], every, h, rows if h else None) for h in (True, False))
+    t = lambda d: torch.from_numpy(np.stack(list(d["w"])).astype(np.float32).reshape(len(d["w"]), *shape))  # noqa: E731
+    return {"w": t(test), "w_train": t(train), "a_train": torch.from_numpy(np.stack([train[a] for a in attrs], 1).astype(np.float32))}
 
 
 class Evaluation:

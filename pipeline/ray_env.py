@@ -95,7 +95,11 @@ def init_ray(address: str | None, log_dir: str | Path | None = None) -> None:
         os.environ[OWNER_ENV] = f"{os.getpid()}:{_start_time(os.getpid())}"  # inherited by every process Ray starts
         # CPUs are a scheduling label: more logical CPUs than cores avoids silent 2-core hangs (actor pools or train
         # workers taking every CPU and leaving none for the read tasks that feed them)
-        ray.init(num_cpus=max(4, os.cpu_count() or 1), include_dashboard=False, log_to_driver=_VERBOSE)
+        cpus = max(4, os.cpu_count() or 1)
+        # the raylet starts at most min(cores, CPUs) workers at once and warns past 4x that; a job's ~8 actor-pool
+        # and task workers are by design, so the cap follows the logical CPUs (read by the raylet from its env)
+        os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(cpus))
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE)
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
 

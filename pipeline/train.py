@@ -146,20 +146,10 @@ def training_rows(plan: TrainPlan) -> ray.data.Dataset:
 
 def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[str, torch.Tensor]:
     """The first `count` held-out rows (by seed), as tensors: the same faces at every validation."""
-    import pyarrow.parquet as pq
+    from pipeline.manifest import read_rows
 
-    out: list[dict[str, np.ndarray]] = []
-    paths, fs = plan.readable()
-    for path in paths:
-        table = pq.read_table(path, filesystem=fs, columns=["seed", "w", "identity", *attrs]).to_pydict()
-        batch = holdout_split({k: np.asarray(v, dtype=object if k in ("w", "identity") else None) for k, v in table.items()}, plan.cfg.holdout_every, True)
-        if len(batch["seed"]):
-            out.append(dense_rows(batch, attrs, plan.latent_shape))
-        if sum(len(o["seed"]) for o in out) >= count:
-            break
-    if not out:
-        raise ValueError(f"dataset {plan.cfg.dataset} has no held-out rows (seed % {plan.cfg.holdout_every} == 0)")
-    return {k: torch.from_numpy(np.concatenate([o[k] for o in out])[:count]) for k in out[0]}
+    batch = read_rows(plan.cfg.dataset, ["w", "identity", *attrs], plan.cfg.holdout_every, True, count)
+    return {k: torch.from_numpy(v) for k, v in dense_rows(batch, attrs, plan.latent_shape).items()}
 
 
 def build_h(spec: tuple[str, Any]) -> torch.nn.Module:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from models.attributes import attribute
+from models.weights import fetch
 
 RUN_FILE_SUFFIXES = (".png", ".md", ".json")
 
@@ -45,7 +46,7 @@ def find_exports(runs: str, extra: str | None = None) -> dict[str, Export]:
     found = {e.id: e for e in filter(None, (_export(p.parent) for p in Path(runs).glob("*/export/mapper.json")))}
     found = dict(sorted(found.items(), key=lambda kv: -kv[1].mtime))
     if extra:
-        first = _export(Path(extra))
+        first = _export(fetch(extra, "mapper export"))
         if first is None:
             raise FileNotFoundError(f"--mapper {extra} is not a readable mapper export (no valid mapper.json)")
         found = {first.id: first, **{k: v for k, v in found.items() if k != first.id}}
@@ -82,15 +83,11 @@ def eval_summaries(export: Export) -> list[dict[str, Any]]:
 
 
 def held_out_rows(dataset: str, every: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, latents) of the first `count` held-out rows (seed % every == 0) of a local dataset, by seed."""
-    import pandas as pd
+    """(seeds, latents) of the first `count` held-out rows of a dataset, by seed."""
+    from pipeline.manifest import read_rows
 
-    parquet = Path(dataset) / "parquet"
-    if not parquet.is_dir():
-        raise FileNotFoundError(f"dataset {dataset} has no parquet/ directory (the editor reads local datasets)")
-    df = pd.read_parquet(parquet, columns=["seed", "w"]).sort_values("seed")
-    df = df[df.seed % every == 0].head(count)
-    return df.seed.to_numpy(np.int64), np.stack(list(df.w)).astype(np.float32)
+    rows = read_rows(dataset, ["w"], every, True, count)
+    return rows["seed"].astype(np.int64), np.stack(list(rows["w"])).astype(np.float32)
 
 
 def preview_rows(dataset: str, count: int, attributes: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -128,8 +128,10 @@ def test_s3_round_trip(tiny_data, tiny_mapper, s3_server):
     s3, root = pafs.FileSystem.from_uri(src)
     s3.create_dir("bucket")
     pafs.copy_files(tiny_data["dataset"], root, destination_filesystem=s3)
+    mapper = f"s3://key:secret@bucket/runs/tiny/export?{s3_server}"  # as jobs/ submit it: the export on object storage
+    pafs.copy_files(tiny_mapper, "bucket/runs/tiny/export", destination_filesystem=s3)
     out = f"s3://key:secret@bucket/edits/young?{s3_server}"
-    m = run_edit(EditConfig(mapper=tiny_mapper, dataset=src, delta=("young=0.2",), out=out, max_rows=10, relabel=False))
+    m = run_edit(EditConfig(mapper=mapper, dataset=src, delta=("young=0.2",), out=out, max_rows=10, relabel=False))
     assert m["num_rows"] == 10
     from pipeline.storage import Store
 
