@@ -53,12 +53,16 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
 
 
 def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
-    """Actor pools that ask for more CPUs than Ray has wait forever, silently: say so up front."""
+    """Actor pools that ask for more CPUs or GPUs than Ray has wait forever, silently: say so up front."""
     asked = sum(r.actors * r.num_cpus for r in pools) + tasks
-    have = ray.cluster_resources().get("CPU", 0.0)
+    gpus = sum(r.actors * r.num_gpus for r in pools)
+    have = ray.cluster_resources()
     local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
-    if local and asked > have:
-        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have:g}: lower --*-actors or --*-cpus")
+    if local and gpus > have.get("GPU", 0.0):
+        raise ValueError(f"the stages ask for {gpus:g} GPUs but this machine's Ray has {have.get('GPU', 0.0):g}: "
+                         "drop the --*-gpus flags or submit to a GPU cluster")
+    if local and asked > have.get("CPU", 0.0):
+        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have.get('CPU', 0.0):g}: lower --*-actors or --*-cpus")
 
 
 def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:

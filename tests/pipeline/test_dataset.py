@@ -169,3 +169,12 @@ def test_no_images_keeps_latents_and_labels(ray_local, tmp_path):
     m = run_dataset(cfg)
     assert "image" not in {c["name"] for c in m["schema"]} and verify_manifest(cfg.out) == []
     assert "age" in rows(tmp_path / "noimg").columns
+
+
+def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(tmp_path):
+    """An actor pool asking for GPUs a local Ray does not have would wait forever: refused before any work."""
+    argv = ["--preset", "tiny", "--out", str(tmp_path / "gpu"), "--render-gpus", "64"]
+    p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", *argv], cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 2 and "GPUs but this machine's Ray has" in p.stderr, p.stderr[-1000:]
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not list((tmp_path / "gpu").glob("stats/*"))  # no shard was started
