@@ -118,48 +118,27 @@ def cmd_edit_one(args: argparse.Namespace) -> int:
     return 0
 
 
-def eval_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.evaluation import EvalConfig
-
-    e = sub.add_parser("eval", help="compare a mapper with a linear-direction baseline", description=EvalConfig.__doc__)
-    add_config_args(e, EvalConfig)
-    e.add_argument("--dry-run", action="store_true")
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.evaluation import EvalConfig
-
-    return _run_or_print(config_from_args(EvalConfig, args, {}), args, "pipeline.evaluation", "run_eval")
-
-
-def probe_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.direction_probe import ProbeConfig
-
-    p = sub.add_parser("probe", help="how predictable the critic's per-face edit directions are (why one pass falls short)",
-                       description=ProbeConfig.__doc__)
-    add_config_args(p, ProbeConfig)
+def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module: str, fn: str,
+                   help: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand whose flags are a config dataclass's fields, plus --dry-run; returns its handler (the job's
+    module is imported only when it runs)."""
+    p = sub.add_parser(name, help=help, description=cls.__doc__)
+    add_config_args(p, cls)
     p.add_argument("--dry-run", action="store_true")
+    return lambda args: _run_or_print(config_from_args(cls, args, {}), args, module, fn)
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
+def config_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
     from pipeline.direction_probe import ProbeConfig
-
-    return _run_or_print(config_from_args(ProbeConfig, args, {}), args, "pipeline.direction_probe", "run_probe")
-
-
-def serve_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.evaluation import EvalConfig
     from pipeline.serve.config import ServeConfig
 
-    s = sub.add_parser("serve", help="a local web editor: sliders on a mapper export, the edit and its readings live",
-                       description=ServeConfig.__doc__)
-    add_config_args(s, ServeConfig)
-    s.add_argument("--dry-run", action="store_true")
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from pipeline.serve.config import ServeConfig
-
-    return _run_or_print(config_from_args(ServeConfig, args, {}), args, "pipeline.serve.app", "run_serve")
+    return {"eval": config_command(sub, "eval", EvalConfig, "pipeline.evaluation", "run_eval",
+                                   "compare a mapper with a linear-direction baseline"),
+            "probe": config_command(sub, "probe", ProbeConfig, "pipeline.direction_probe", "run_probe",
+                                    "how predictable the critic's per-face edit directions are (why one pass falls short)"),
+            "serve": config_command(sub, "serve", ServeConfig, "pipeline.serve.app", "run_serve",
+                                    "a local web editor: sliders on a mapper export, the edit and its readings live")}
 
 
 def bench_parser(sub: argparse._SubParsersAction) -> None:
@@ -190,15 +169,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     dataset_parser(sub)
     train_parsers(sub)
     edit_parsers(sub)
-    eval_parser(sub)
-    probe_parser(sub)
-    serve_parser(sub)
+    configured = config_commands(sub)
     bench_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
-                    "edit": cmd_edit, "edit-one": cmd_edit_one, "eval": cmd_eval, "probe": cmd_probe,
-                    "serve": cmd_serve, "bench": cmd_bench}
+                    "edit": cmd_edit, "edit-one": cmd_edit_one, "bench": cmd_bench, **configured}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,15 +78,21 @@ def variants(cfg: EditConfig) -> list[dict[str, float]]:
     return parse_variants(cfg.delta, cfg.sweep)
 
 
-def parse_variants(delta: tuple[str, ...], sweep: str | None, shown: str | None = None) -> list[dict[str, float]]:
-    """`shown`: the sweep as the user typed it, for messages (an unnamed sweep is named before parsing)."""
-    base: dict[str, float] = {}
-    for item in delta:
+def parse_changes(items: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """("young=+0.1", "smiling=-0.05") -> {young: 0.1, smiling: -0.05}: --delta, and the editor's query."""
+    out: dict[str, float] = {}
+    for item in items:
         name, value = _pair(item)
         try:
-            base[name] = float(value)
+            out[name] = float(value)
         except ValueError:
             raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def parse_variants(delta: tuple[str, ...], sweep: str | None, shown: str | None = None) -> list[dict[str, float]]:
+    """`shown`: the sweep as the user typed it, for messages (an unnamed sweep is named before parsing)."""
+    base = parse_changes(delta)
     if sweep is None:
         return [base]
     name, spec = _pair(sweep)

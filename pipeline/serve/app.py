@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from models.weights import CheckpointError
-from pipeline.edit_config import _pair
+from pipeline.edit_config import parse_changes
 from pipeline.serve.catalog import NotListed, eval_summaries, preview_rows, run_files
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.editor import Editor, png
@@ -27,18 +27,6 @@ PAGE = Path(__file__).with_name("page.html")
 
 def data_url(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(pixels)).decode()
-
-
-def parse_changes(change: list[str]) -> dict[str, float]:
-    """change=young=+0.1&change=smiling=-0.05 -> {young: 0.1, smiling: -0.05}."""
-    out = {}
-    for item in change:
-        name, value = _pair(item)
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
-    return out
 
 
 def batch_command(export_path: Path, source: str, change: list[str]) -> str:
@@ -127,7 +115,7 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
 
     @app.get("/api/download/edit.npy")
     def edit_npy(mapper: str, source: str, change: list[str] = Query(default=[])) -> Response:
-        w1, _ = ed.edit(mapper, source, parse_changes(change))
+        _, _, w1 = ed.edited(mapper, source, parse_changes(change))  # the latent only: nothing to render
         buf = io.BytesIO()
         np.save(buf, w1.numpy(), allow_pickle=False)
         return Response(buf.getvalue(), media_type="application/octet-stream", headers=_attachment(f"edit-{source.replace(':', '-')}.npy"))

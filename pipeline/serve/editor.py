@@ -158,19 +158,25 @@ class Editor:
         return request(m.mapper, 1, changes)
 
     @torch.inference_mode()
-    def edit(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[torch.Tensor, np.ndarray]:
-        """The edited latent (1, *shape) and its image (H, W, 3) uint8: one mapper pass and one render."""
+    def edited(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[Loaded, Face, torch.Tensor]:
+        """The edited latent (1, *shape): one mapper pass."""
         m, face = self.load(export_id), self.face(export_id, source)
         d = self.changes(m, changes)
         with self._lock:
-            w1 = m.mapper(face.w, face.a, d)
+            return m, face, m.mapper(face.w, face.a, d)
+
+    @torch.inference_mode()
+    def edit(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[torch.Tensor, np.ndarray]:
+        """The edited latent (1, *shape) and its image (H, W, 3) uint8: one mapper pass and one render."""
+        m, _, w1 = self.edited(export_id, source, changes)
+        with self._lock:
             return w1, to_uint8(m.judge.gen.synthesis(w1))[0]
 
     @torch.inference_mode()
     def readings(self, export_id: str, source: str, changes: dict[str, float]) -> dict[str, Any]:
-        """The real labelers over views, before and after; identity cosine (SFace) and latent distance."""
-        m, face = self.load(export_id), self.face(export_id, source)
-        w1, _ = self.edit(export_id, source, changes)
+        """The real labelers over views, before and after; identity cosine (SFace) and latent distance. The judge
+        renders the edit itself, so the image the slider already has is not rendered again."""
+        m, face, w1 = self.edited(export_id, source, changes)
         with self._lock:
             after = m.judge.read(w1)
         names = list(face.reading.labels)
