@@ -4,6 +4,8 @@ requested-change sampler.
 - The requested attributes' term is summed over them, not averaged with every other output.
 - An attribute's alias (young/age, smiling/happy) is never held still while it is asked to move.
 - Identity is a hinge: above the margin it costs nothing, so it keeps the person without capping the edit.
+- Optionally (`calibration`), the batch's mean shortfall per requested attribute: where faces respond unevenly
+  to the same step, the per-face squared miss is least at a shrunk step; this term asks the mean to arrive.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def edit_terms(after: tuple[torch.Tensor, torch.Tensor], before: tuple[torch.Ten
     miss = ((pred[:, space.index] - target) / (space.high - space.low)) ** 2
     hold = space.candidate * (asked @ space.alias == 0).float()  # (N, K): not requested, not an alias of one
     moved = ((pred - a_all) / space.span) ** 2
+    short = asked * torch.sign(target - a_all[:, space.index]) * (target - pred[:, space.index]) / (space.high - space.low)
     parts = {"requested": (asked * miss).sum(1).mean(),
+             "calibration": (short.sum(0) / asked.sum(0).clamp(min=1)).pow(2).sum(),
              "keep": ((hold * moved).sum(1) / hold.sum(1).clamp(min=1)).mean(),
              "identity": F.relu(weights.identity_margin - F.cosine_similarity(emb, e0, dim=1)).mean()}
     with torch.no_grad():  # share of the attainable change the critic reads: progress, not a loss

@@ -19,6 +19,7 @@ class LossWeights:
     """
 
     requested: float = 1.0  # L_A on the requested attributes: ((critic - target) / range)^2, summed, not diluted
+    calibration: float = 0.0  # per requested attribute, (the batch's mean shortfall / range)^2: the mean edit reaches the request
     keep: float = 0.5  # L_A on the others (aliases of a requested one excluded): mean ((critic - before) / range)^2
     identity: float = 1.0  # L_FId as a hinge: max(0, identity_margin - cos(E(G(w')), E(G(w))))
     identity_margin: float = 0.85  # above this cosine identity costs nothing, so it cannot cap the edit
@@ -26,7 +27,7 @@ class LossWeights:
     cycle: float = 0.1  # L_C: ||f(w', a', -delta) - w||^2 / dim
 
     def __post_init__(self) -> None:
-        if min(self.requested, self.keep, self.identity, self.neighbourhood, self.cycle) < 0:
+        if min(self.requested, self.calibration, self.keep, self.identity, self.neighbourhood, self.cycle) < 0:
             raise ValueError(f"loss weights must be >= 0, got {self}")
         if not -1.0 <= self.identity_margin <= 1.0:
             raise ValueError(f"--identity-margin is a cosine in [-1, 1], got {self.identity_margin}")

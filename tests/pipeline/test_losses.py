@@ -67,6 +67,19 @@ def test_losses_reach_the_zero_initialised_mapper():
     assert mapper.net[-1].weight.grad.abs().sum() > 0
 
 
+def test_calibration_moves_the_optimum_to_the_mean_when_faces_respond_unevenly():
+    gains = torch.tensor([0.2] * 8 + [1.8] * 8)  # half the faces barely respond to the step that moves the others
+    uneven = lambda w, n=None: toy_critic(torch.cat([w[:, :1] * gains[: len(w), None], w[:, 1:]], 1), n)  # noqa: E731
+    w, delta = torch.zeros(16, 100), torch.tensor([[0.2, 0.0]] * 16)
+
+    def best(weights: LossWeights) -> float:
+        totals = {s: float(l2l_losses(ideal(s), uneven, w, delta, SPACE, weights, 16)["total"]) for s in (0.6, 0.8, 1.0, 1.2)}
+        return min(totals, key=totals.get)
+
+    assert best(LossWeights()) == 0.6  # per-face squared miss: a shrunk step (mean gain 1.0, mean square 1.64)
+    assert best(LossWeights(calibration=8.0)) == 1.0  # the mean change is the request
+
+
 def test_fit_direction_recovers_a_planted_direction():
     g = torch.Generator().manual_seed(0)
     true = torch.nn.functional.normalize(torch.randn(20, generator=g), dim=0)
