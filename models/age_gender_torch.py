@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -106,3 +107,19 @@ def load_age_gender_torch(framing: Framing, device: str = "cpu",
     module = AgeGenderTorch(framing, cfg, age, gender, torch.tensor(bins, dtype=torch.float32),
                             f"{AgeGenderTorch.name}-{digest[:12]}")  # same 12 hex as the onnxruntime labeler_id
     return module.to(device).eval().requires_grad_(False)
+
+
+class AgeGenderTorchLabeler:
+    """The black-box labeler's interface over the torch port, on any device (what `--label-gpus` runs on CUDA):
+    images -> {"age", "young", "male"} float32 (N,) arrays; the same labeler_id as the onnxruntime labeler."""
+
+    attributes = AgeGenderTorch.attributes
+
+    def __init__(self, framing: Framing, device: str = "cpu") -> None:
+        self.net, self.device = load_age_gender_torch(framing, device), device
+        self.labeler_id = self.net.model_id.replace(AgeGenderTorch.name, "age-gender", 1)  # same weights, same id
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return {k: v.float().cpu().numpy() for k, v in self.net(images.to(self.device, torch.float32)).items()}
+

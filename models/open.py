@@ -34,13 +34,27 @@ def labeler_class(name: str) -> type:
     raise ValueError(f"unknown labeler {name!r} (choose from {', '.join(LABELERS)})")
 
 
-def open_labeler(name: str, framing: Framing, device: str = "cpu"):
-    """A black-box attribute labeler: images (N,3,H,W) in [-1,1] -> {attribute: (N,) float32}."""
-    return labeler_class(name)(framing=framing)
+def open_labeler(name: str, framing: Framing, device: str = "cpu", port: bool | None = None):
+    """A black-box attribute labeler: images (N,3,H,W) in [-1,1] -> {attribute: (N,) float32}. On CPU the
+    packages' own runtimes (onnxruntime, the fer graph); elsewhere (or `port`) the exact torch ports, on `device`."""
+    cls = labeler_class(name)
+    if not (device != "cpu" if port is None else port):
+        return cls(framing=framing)
+    if name == "age-gender":
+        from models.age_gender_torch import AgeGenderTorchLabeler
+
+        return AgeGenderTorchLabeler(framing, device)
+    labeler = cls(framing=framing)
+    labeler.net.to(device)  # the fer graph is torch already
+    return labeler
 
 
-def open_embedder(name: str, framing: Framing, device: str = "cpu"):
-    """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors."""
+def open_embedder(name: str, framing: Framing, device: str = "cpu", port: bool | None = None):
+    """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors (off the CPU, or `port`: the torch port)."""
+    if name == "sface" and (device != "cpu" if port is None else port):  # OpenCV's DNN runs on CPU; the exact torch port runs anywhere
+        from models.sface_torch import SFaceTorchEmbedder
+
+        return SFaceTorchEmbedder(framing, device=device)
     if name == "sface":
         from models.sface import SFaceEmbedder
 

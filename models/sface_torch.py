@@ -67,6 +67,8 @@ class SFaceTorchEmbedder:
         self.framing, self.device = framing, device
         self.net = load_sface_torch(path).to(device)
         self.model_id = self.net.model_id
+        self.embedder_id = self.model_id.replace(SFaceTorch.name, "sface", 1)  # the OpenCV embedder's id: same weights
+        self.dim = self.net.cfg.embed_dim
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> np.ndarray:

@@ -55,27 +55,43 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+def processes_with_env(key: str) -> dict[int, str]:
+    """{pid: value} of the processes whose environment holds `key` (Linux /proc; elsewhere empty): how a run
+    finds the processes its Ray started, whatever their parent."""
+    if not Path("/proc/self/environ").exists():
+        return {}
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            hit = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)", (entry / "environ").read_bytes()) if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if hit:
+            found[int(entry.name)] = hit[1].decode(errors="replace")
+    return found
+
+
+def stop_processes(pids: list[int], grace_s: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL what is left after `grace_s`: by pid only."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.time() + grace_s
+        while sig == signal.SIGTERM and time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.1)
+
+
 def reap_orphans() -> list[int]:
     """Stop the Ray processes of local sessions whose driver died (a kill -9 of the driver leaves Ray's agents
     running). Each process this project's local Ray starts inherits OWNER_ENV = "<driver pid>:<start time>";
-    only processes whose owner is gone are signalled, by pid. Linux (/proc) only; elsewhere a no-op."""
-    if not Path("/proc/self/environ").exists():
-        return []
+    only processes whose owner is gone are signalled, by pid."""
     orphans = []
-    for entry in Path("/proc").iterdir():
-        try:
-            found = re.search(rb"(?:^|\0)" + OWNER_ENV.encode() + rb"=(\d+):(\d+)", (entry / "environ").read_bytes()) if entry.name.isdigit() else None
-        except OSError:
-            continue
-        if found and _start_time(int(found[1])) != found[2].decode():
-            orphans.append(int(entry.name))
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in orphans:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        deadline = time.time() + 3
-        while sig == signal.SIGTERM and time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in orphans):
-            time.sleep(0.1)
+    for pid, owner in processes_with_env(OWNER_ENV).items():
+        driver, _, start = owner.partition(":")
+        if driver.isdigit() and _start_time(int(driver)) != start:
+            orphans.append(pid)
+    stop_processes(orphans)
     return orphans
 
 

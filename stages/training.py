@@ -20,7 +20,7 @@ def dense_rows(batch: dict[str, np.ndarray], attributes: tuple[str, ...], latent
     w = np.stack(list(batch["w"])).astype(np.float32).reshape(n, *latent_shape) if n else np.zeros((0, *latent_shape), np.float32)
     ident = np.stack(list(batch["identity"])).astype(np.float32) if n else np.zeros((0, 1), np.float32)
     attrs = np.stack([np.asarray(batch[a], np.float32) for a in attributes], axis=1) if n else np.zeros((0, len(attributes)), np.float32)
-    return {"seed": np.asarray(batch["seed"], np.int64), "w": w, "attrs": attrs, "identity": ident}
+    return {"seed": np.array(batch["seed"], np.int64), "w": w, "attrs": attrs, "identity": ident}  # a copy: Arrow's columns are read-only
 
 
 def wds_rows(batch: dict[str, np.ndarray], attributes: tuple[str, ...], image_ext: str) -> dict[str, np.ndarray]:

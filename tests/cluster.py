@@ -1,0 +1,98 @@
+"""A real two-node Ray cluster on 127.0.0.1, started and stopped as a user would with `ray start`.
+
+Every process of the cluster (GCS, raylets, dashboard, agents, workers, the jobs' drivers) inherits MARKER from
+the `ray start` that launched it, so the cluster is found and stopped by process id, whatever else runs here
+(`ray stop` would stop every Ray on the machine, the test session's own included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.ray_env import processes_with_env, stop_processes
+
+MARKER = "L2L_TEST_CLUSTER"
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    """A head (the job server, few CPUs) and one worker node, each with a custom resource naming it."""
+
+    head_cpus: int = 1
+    worker_cpus: int = 2
+    object_store_bytes: int = 256 * 2**20
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    temp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="l2l-ray-", dir="/tmp"))  # sockets: short paths
+    gcs_port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
+
+    @property
+    def gcs(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @property
+    def job_server(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, MARKER: self.tag, "RAY_USAGE_STATS_ENABLED": "0"}
+
+    def _start(self, *args: str, cpus: int, name: str) -> None:
+        cmd = [RAY, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
+               f"--resources={json.dumps({name: 1})}", f"--object-store-memory={self.object_store_bytes}",
+               f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
+               "--disable-usage-stats", *args]
+        p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=180)
+        if p.returncode != 0:
+            raise RuntimeError(f"ray start ({name}) failed: {p.stdout[-2000:]}{p.stderr[-2000:]}")
+
+    def start(self) -> Cluster:
+        self._start("--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp}", "--include-dashboard=true",
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
+                    f"--ray-client-server-port={free_port()}", cpus=self.head_cpus, name="head_node")
+        self._start(f"--address={self.gcs}", cpus=self.worker_cpus, name="worker_node")
+        self.wait_for_nodes(2)
+        return self
+
+    def nodes(self) -> list[dict]:
+        import ray.util.state
+
+        return [n.__dict__ for n in ray.util.state.list_nodes(address=self.job_server) if n.state == "ALIVE"]
+
+    def wait_for_nodes(self, n: int, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if len(self.nodes()) >= n:
+                    return
+            except Exception:  # the dashboard is still starting
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"the cluster did not reach {n} nodes in {timeout} s")
+
+    def pids(self) -> list[int]:
+        return [pid for pid, tag in processes_with_env(MARKER).items() if tag == self.tag]
+
+    def stop(self) -> list[int]:
+        """Stop every process of this cluster by pid; returns the pids still alive afterwards (none, normally)."""
+        for _ in range(3):  # a worker forked while stopping carries the marker too
+            stop_processes(self.pids())
+        shutil.rmtree(self.temp, ignore_errors=True)
+        return self.pids()

@@ -1,0 +1,40 @@
+"""models/open.py: what a stage on a GPU runs. Off the CPU the labelers and the embedder are the exact torch
+ports; `port=True` runs that path here, on the CPU, where it must agree with the black boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.open import open_embedder, open_generator, open_labeler
+from tests.faces import dcgan_faces
+
+FRAMING = open_generator(None).framing
+
+
+@pytest.mark.parametrize("name, atol", [("age-gender", {"age": 0.05, "young": 1e-3, "male": 1e-3}), ("emotion", None)])
+def test_a_gpu_labeler_is_the_port_and_reads_like_the_black_box(name, atol):
+    faces = dcgan_faces(16, 3)
+    black, port = open_labeler(name, FRAMING), open_labeler(name, FRAMING, port=True)
+    assert port.labeler_id == black.labeler_id and tuple(port.attributes) == tuple(black.attributes)
+    ref, ours = black(faces), port(faces)
+    for k in black.attributes:
+        assert ours[k].dtype == np.float32 and ours[k].shape == (16,)
+        np.testing.assert_allclose(ours[k], ref[k], atol=(atol or {}).get(k, 1e-4), err_msg=k)
+
+
+def test_a_gpu_embedder_is_the_port_and_embeds_like_the_black_box():
+    faces = dcgan_faces(8, 5)
+    black, port = open_embedder("sface", FRAMING), open_embedder("sface", FRAMING, port=True)
+    assert port.embedder_id == black.embedder_id and port.dim == black.dim
+    assert np.all(np.sum(port(faces) * black(faces), axis=1) > 0.99)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_stages_put_their_models_on_cuda():
+    faces = dcgan_faces(4, 1).cuda()
+    assert next(open_labeler("age-gender", FRAMING, "cuda").net.parameters()).is_cuda
+    assert next(open_labeler("emotion", FRAMING, "cuda").net.parameters()).is_cuda
+    assert open_embedder("sface", FRAMING, "cuda")(faces).shape == (4, 128)
