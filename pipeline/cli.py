@@ -96,26 +96,12 @@ def edit_parsers(sub: argparse._SubParsersAction) -> None:
                        description=EditConfig.__doc__)
     add_config_args(e, EditConfig)
     e.add_argument("--dry-run", action="store_true")
-    o = sub.add_parser("edit-one", help="edit one seed and write the before/after image")
-    o.add_argument("--mapper", required=True, help="mapper export directory")
-    o.add_argument("--seed", type=int, required=True)
-    o.add_argument("--delta", type=_csv, required=True, help="e.g. smiling=+0.5,young=+0.2")
-    o.add_argument("--psi", type=float, default=None, help="default: the mapper's dataset psi")
-    o.add_argument("--out", default=None, help="PNG path; default edit-<seed>.png")
-    o.add_argument("--passes", type=int, default=1, help="1 = the mapper's one forward pass; more re-read and ask for the rest")
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from pipeline.edit_config import EditConfig
 
     return _run_or_print(config_from_args(EditConfig, args, {}), args, "pipeline.edit", "run_edit")
-
-
-def cmd_edit_one(args: argparse.Namespace) -> int:
-    from pipeline.edit_one import edit_one
-
-    edit_one(args.mapper, args.seed, args.delta, args.psi, args.out or f"edit-{args.seed}.png", args.passes)
-    return 0
 
 
 def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module: str, fn: str,
@@ -129,36 +115,22 @@ def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module
 
 
 def config_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
+    from pipeline.bench.config import BenchConfig
     from pipeline.direction_probe import ProbeConfig
+    from pipeline.edit_one import EditOneConfig
     from pipeline.evaluation import EvalConfig
     from pipeline.serve.config import ServeConfig
 
-    return {"eval": config_command(sub, "eval", EvalConfig, "pipeline.evaluation", "run_eval",
+    return {"edit-one": config_command(sub, "edit-one", EditOneConfig, "pipeline.edit_one", "edit_one",
+                                       "edit one seed and write the before/after sheet with the readings"),
+            "bench": config_command(sub, "bench", BenchConfig, "pipeline.bench.run", "run_bench",
+                                    "run the benchmarks and write a JSON report"),
+            "eval": config_command(sub, "eval", EvalConfig, "pipeline.evaluation", "run_eval",
                                    "compare a mapper with a linear-direction baseline"),
             "probe": config_command(sub, "probe", ProbeConfig, "pipeline.direction_probe", "run_probe",
                                     "how predictable the critic's per-face edit directions are (why one pass falls short)"),
             "serve": config_command(sub, "serve", ServeConfig, "pipeline.serve.app", "run_serve",
                                     "a local web editor: sliders on a mapper export, the edit and its readings live")}
-
-
-def bench_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.bench.run import SUITES
-
-    b = sub.add_parser("bench", help="run the benchmarks and write a JSON report")
-    b.add_argument("--only", type=_csv, default=SUITES, help=f"comma list of {', '.join(SUITES)}")
-    b.add_argument("--out", default="runs/bench/report.json")
-    b.add_argument("--dataset", default="data/default", help="dataset for the train and edit benchmarks")
-    b.add_argument("--mapper", default=None, help="mapper export for the edit benchmark (default: newest under runs/)")
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from pipeline.bench.run import run_bench
-
-    mapper = args.mapper or next(iter(sorted(Path("runs").glob("train-*/export"), key=lambda p: p.stat().st_mtime)[-1:]), None)
-    run_bench(tuple(args.only), args.out, args.dataset, mapper and str(mapper))
-    return 0
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
@@ -170,11 +142,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     train_parsers(sub)
     edit_parsers(sub)
     configured = config_commands(sub)
-    bench_parser(sub)
     v = sub.add_parser("verify", help="check a dataset's shards against its manifest")
     v.add_argument("dataset")
     return parser, {"dataset": cmd_dataset, "verify": cmd_verify, "train": cmd_train, "train-regressor": cmd_train_regressor,
-                    "edit": cmd_edit, "edit-one": cmd_edit_one, "bench": cmd_bench, **configured}
+                    "edit": cmd_edit, **configured}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,8 @@ def _csv_of(hint: str) -> Any:
 
 
 def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default)."""
+    """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default); a field
+    without a default is a required flag."""
     from pipeline.config import StageResources
 
     hints = typing.get_type_hints(cls)
@@ -42,14 +43,15 @@ def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...]
             add_nested_args(p, f.name, hints[f.name])
             continue
         flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else "(nested)"
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = "required" if required else f"default {f.default if f.default is not dataclasses.MISSING else '(nested)'}"
         if hints[f.name] is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, required=required, help=default)
         elif "tuple" in hint:
-            p.add_argument(flag, type=_csv_of(hint), default=None, help=f"comma list, default {default}")
+            p.add_argument(flag, type=_csv_of(hint), default=None, required=required, help=f"comma list, {default}")
         elif hints[f.name] in (int, float, str) or "str" in hint or "int" in hint or "float" in hint:
             typ = int if "int" in hint else float if "float" in hint else str
-            p.add_argument(flag, type=typ, default=None, help=f"default {default}")
+            p.add_argument(flag, type=typ, default=None, required=required, help=default)
 
 
 def add_nested_args(p: argparse.ArgumentParser, prefix: str, cls: type) -> None:

@@ -17,7 +17,7 @@ from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.progress import Progress
-from pipeline.ray_env import device_for, init_ray
+from pipeline.ray_env import device_for, init_ray, off_driver
 from pipeline.runinfo import run_header
 from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
 from pipeline.storage import Store
@@ -121,7 +121,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     if finished is not None:
         print(f"dataset already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
-    schema, ids, framing = describe(cfg)
+    schema, ids, framing = off_driver(describe, cfg, address=cfg.ray_address, log_dir=cfg.out)
     store.write_json(names.CONFIG, run_header("dataset", cfg, config_hash=cfg.identity_hash(), **ids))
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     done = committed_shards(store, plan)

@@ -23,7 +23,7 @@ from pipeline.judge import export_labelers
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.progress import Progress
-from pipeline.ray_env import init_ray
+from pipeline.ray_env import init_ray, off_driver
 from pipeline.runinfo import run_header
 from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
 from pipeline.storage import Store
@@ -183,6 +183,12 @@ def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
     return labeled and cfg.relabel and not cfg.dataset
 
 
+def generator_facts(generator: str | None) -> tuple[str, Any]:
+    """The generator's id (checks imported latents) and framing (feeds the labelers): it is opened once for them."""
+    gen = open_generator(generator)
+    return gen.generator_id, gen.framing
+
+
 def run_edit(cfg: EditConfig) -> dict[str, Any]:
     _, doc = load_mapper(cfg.mapper)
     cfg = for_mapper(cfg, doc)
@@ -198,11 +204,11 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
     generator = cfg.generator if cfg.generator is not None else doc.get("generator")
-    gen = open_generator(generator)  # once: its id checks imported latents, its framing feeds the labelers
+    generator_id, framing = off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out)
     if cfg.dataset:
         src, positions, labeled = dataset_source(cfg, doc, attrs)
     else:
-        src, positions, labeled = file_source(cfg, doc, gen.generator_id)
+        src, positions, labeled = file_source(cfg, doc, generator_id)
     labelers = export_labelers(doc)
     all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
     meta = {"mapper_id": f"mapper-{sha256_file(fetch(cfg.mapper) / 'mapper.safetensors')[:12]}", "variants": vs,
@@ -221,7 +227,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     if todo:
         src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1) if done else src
         with Progress(sum(layout.expected(i) for i in todo), "edit", "row") as bar:
-            for batch in build_edit(cfg, src, labeled, generator, gen.framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
+            for batch in build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
                 for s in batch["stats"]:
                     st = json.loads(s)
                     done[st["index"]] = st

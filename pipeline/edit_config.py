@@ -14,7 +14,7 @@ from pipeline.config import IMAGE_FORMATS, StageResources, config_hash
 class EditConfig:
     """`python -m pipeline edit`: apply a mapper to many latents, optionally render and re-label."""
 
-    mapper: str = ""  # mapper export directory (mapper.json + mapper.safetensors)
+    mapper: str  # mapper export directory or URI (mapper.json + mapper.safetensors)
     dataset: str | None = None  # read latents + labels from this dataset's manifest (neither this nor
     # --latents: the dataset the mapper was trained on)
     latents: str | None = None  # or import latents from a .npy / .pt / .parquet file
@@ -39,7 +39,7 @@ class EditConfig:
 
     def __post_init__(self) -> None:
         if not self.mapper:
-            raise ValueError("--mapper is required (a mapper export directory)")
+            raise ValueError("--mapper is empty: give a mapper export directory")
         if self.dataset is not None and self.latents is not None:
             raise ValueError("give one of --dataset or --latents, not both")
         if self.image_format not in IMAGE_FORMATS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from models.generator import broadcast_ws
 from models.mapper import edit_in_passes, load_mapper, request
-from pipeline.edit_config import parse_variants
+from pipeline.edit_config import parse_changes, parse_variants
 from pipeline.judge import Judge, export_labelers
 from pipeline.train_report import image_grid
 from stages.latents import seed_z
@@ -35,14 +36,32 @@ def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], 
     return canvas
 
 
+@dataclass(frozen=True)
+class EditOneConfig:
+    """`python -m pipeline edit-one`: one seed, one requested change, one before/after sheet with the readings."""
+
+    mapper: str  # mapper export directory or URI
+    seed: int
+    delta: tuple[str, ...]  # e.g. smiling=+0.5,young=+0.2 (attribute units)
+    psi: float | None = None  # default: the psi of the mapper's dataset
+    out: str | None = None  # PNG path; default edit-<seed>.png
+    passes: int = 1  # 1 = the mapper's one forward pass; more re-read the attributes and ask for what is left
+
+    def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError(f"--passes must be >= 1, got {self.passes}")
+        if not parse_changes(self.delta):  # also: unparsable changes are an error here, before any model loads
+            raise ValueError("edit-one needs a --delta, e.g. smiling=+0.5,young=+0.2")
+
+
 @torch.inference_mode()
-def edit_one(mapper_dir: str, seed: int, delta: tuple[str, ...], psi: float | None, out: str, passes: int = 1) -> Path:
+def edit_one(cfg: EditOneConfig) -> Path:
     t0 = time.perf_counter()
-    mapper, doc = load_mapper(mapper_dir)
-    change = parse_variants(delta, None)[0]
+    mapper, doc = load_mapper(cfg.mapper)
+    change, seed, passes = parse_variants(cfg.delta, None)[0], cfg.seed, cfg.passes
     d = request(mapper, 1, change)
     judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
-    psi = psi if psi is not None else float(doc.get("dataset_psi", 1.0))
+    psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)
     if len(mapper.cfg.latent_shape) == 2:
@@ -52,7 +71,7 @@ def edit_one(mapper_dir: str, seed: int, delta: tuple[str, ...], psi: float | No
     w1 = edit_in_passes(mapper, w, a, d, passes, lambda x: judge.attrs(judge.read(x), mapper.cfg.attributes))
     r = judge.compare(before, w1, change)
     t2 = time.perf_counter()
-    path = Path(out)
+    path = Path(cfg.out or f"edit-{seed}.png")
     readings = [[f"{n} {float(x.labels[n][0]):.3f}" for n in mapper.cfg.attributes] for x in (before, r["after"])]
     readings[1].append(f"identity cos {r['identity_cos']:.3f}")
     sheet(image_grid([before.images, r["after"].images]), ("before", "after: " + ", ".join(f"{k} {v:+g}" for k, v in change.items())),

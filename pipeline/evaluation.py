@@ -26,7 +26,7 @@ from pipeline.train_report import image_grid
 class EvalConfig:
     """Held-out faces; each attribute (and pairs of them at once) pushed by +-strengths (fractions of its range)."""
 
-    mapper: str = ""  # mapper export directory
+    mapper: str  # mapper export directory or URI
     dataset: str | None = None  # default: the dataset the mapper was trained on
     out: str | None = None  # default: <run dir>/eval
     rows: int = 128  # held-out faces
@@ -41,7 +41,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if not self.mapper:
-            raise ValueError("--mapper is required (a mapper export directory)")
+            raise ValueError("--mapper is empty: give a mapper export directory")
         if self.pairs not in ("first", "all", "none"):
             raise ValueError(f"--pairs must be first, all or none, got {self.pairs!r}")
         if self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_steps < 0 or self.step_scale <= 0:

@@ -9,7 +9,9 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import ray
 import ray.data
@@ -18,6 +20,7 @@ from pipeline.redact import RedactingFormatter
 
 _VERBOSE = False
 RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
+T = TypeVar("T")
 OWNER_ENV = "L2L_RAY_OWNER"  # "<driver pid>:<start time>", inherited by every process a local Ray starts
 
 
@@ -118,6 +121,22 @@ def init_ray(address: str | None, log_dir: str | Path | None = None) -> None:
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE)
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
+
+
+def on_cluster(address: str | None) -> bool:
+    return bool(address or os.environ.get("RAY_ADDRESS"))
+
+
+def off_driver(fn: Callable[..., T], *args: Any, address: str | None = None, log_dir: str | Path | None = None) -> T:
+    """fn(*args), where the models are: a task on the cluster when the job runs on one (its driver loads no
+    weights), in this process otherwise (so bad input fails before a local Ray starts)."""
+    if not on_cluster(address):
+        return fn(*args)
+    init_ray(address, log_dir)
+    try:
+        return ray.get(ray.remote(num_cpus=0.1)(fn).remote(*args))
+    except ray.exceptions.RayTaskError as e:  # the task's own error, one line as if it ran here
+        raise (e.cause if isinstance(e.cause, Exception) else e) from None
 
 
 def device_for(num_gpus: float) -> str:

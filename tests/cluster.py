@@ -7,9 +7,11 @@ the `ray start` that launched it, so the cluster is found and stopped by process
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,25 +53,30 @@ class Cluster:
     def job_server(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
-    def env(self) -> dict[str, str]:
-        return {**os.environ, MARKER: self.tag, "RAY_USAGE_STATS_ENABLED": "0"}
+    def env(self, node: str) -> dict[str, str]:
+        return {**os.environ, MARKER: f"{self.tag}/{node}", "RAY_USAGE_STATS_ENABLED": "0"}
 
-    def _start(self, *args: str, cpus: int, name: str) -> None:
+    def _start(self, *args: str, cpus: int, name: str, node: str) -> None:
         cmd = [RAY, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
                f"--resources={json.dumps({name: 1})}", f"--object-store-memory={self.object_store_bytes}",
                f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
                "--disable-usage-stats", *args]
-        p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=180)
+        p = subprocess.run(cmd, env=self.env(node), capture_output=True, text=True, timeout=180)
         if p.returncode != 0:
             raise RuntimeError(f"ray start ({name}) failed: {p.stdout[-2000:]}{p.stderr[-2000:]}")
 
     def start(self) -> Cluster:
         self._start("--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp}", "--include-dashboard=true",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-                    f"--ray-client-server-port={free_port()}", cpus=self.head_cpus, name="head_node")
-        self._start(f"--address={self.gcs}", cpus=self.worker_cpus, name="worker_node")
-        self.wait_for_nodes(2)
+                    f"--ray-client-server-port={free_port()}", cpus=self.head_cpus, name="head_node", node="head")
+        self.add_worker("worker-1")
         return self
+
+    def add_worker(self, node: str) -> None:
+        """Join one more worker node (a replacement after a node was lost, as an autoscaler would)."""
+        before = len(self.nodes())
+        self._start(f"--address={self.gcs}", cpus=self.worker_cpus, name="worker_node", node=node)
+        self.wait_for_nodes(before + 1)
 
     def nodes(self) -> list[dict]:
         import ray.util.state
@@ -87,8 +94,18 @@ class Cluster:
             time.sleep(1)
         raise RuntimeError(f"the cluster did not reach {n} nodes in {timeout} s")
 
-    def pids(self) -> list[int]:
-        return [pid for pid, tag in processes_with_env(MARKER).items() if tag == self.tag]
+    def pids(self, node: str | None = None) -> list[int]:
+        """This cluster's processes (of one node: "head", "worker-1", ...)."""
+        want = f"{self.tag}/{node}" if node else None
+        return [pid for pid, tag in processes_with_env(MARKER).items() if tag == want or (want is None and tag.startswith(f"{self.tag}/"))]
+
+    def remove_node(self, node: str) -> int:
+        """A node lost: every process of it killed by pid at once (SIGKILL, no clean shutdown); returns how many."""
+        pids = self.pids(node)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     def stop(self) -> list[int]:
         """Stop every process of this cluster by pid; returns the pids still alive afterwards (none, normally)."""

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.bench.config import SUITES, BenchConfig
 from pipeline.runinfo import git_revision, package_versions
 
-SUITES = ("synthesis", "dataset", "train", "edit", "serve")
 
-
-def run_bench(only: tuple[str, ...], out: str, dataset: str, mapper: str | None) -> dict[str, Any]:
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    only, out, dataset, mapper = cfg.only, cfg.out, cfg.dataset, cfg.resolved_mapper()
     report: dict[str, Any] = {"created": time.strftime("%FT%TZ", time.gmtime()), "git_revision": git_revision(),
                               "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
                               "packages": package_versions()}

@@ -1,19 +1,23 @@
 """jobs/submit.sh against a real two-node Ray cluster: dataset -> train -> edit through `ray job submit
---working-dir .`, as a user submits to a remote cluster; work lands on both nodes; the cluster is stopped by pid."""
+--working-dir .`, as a user submits to a remote cluster; work lands on both nodes; a worker node lost mid-edit;
+the cluster is stopped by process id."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.manifest import read_manifest, verify_manifest
 from tests.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +27,16 @@ def cluster():
     assert not c.stop(), "processes of the test cluster survived its stop"
 
 
-def submit(cluster: Cluster, verb: str, *args: str) -> str:
+def _submit(cluster: Cluster, verb: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "RAY_ADDRESS": cluster.job_server, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)  # the job runs from the uploaded working dir, not from this checkout
-    p = subprocess.run([str(REPO / "jobs" / "submit.sh"), verb, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    out = p.stdout + p.stderr
+    return subprocess.Popen([str(REPO / "jobs" / "submit.sh"), verb, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def submit(cluster: Cluster, verb: str, *args: str) -> str:
+    p = _submit(cluster, verb, *args)
+    out, _ = p.communicate(timeout=900)
     assert p.returncode == 0 and "succeeded" in out, out[-4000:]
     return out
 
@@ -42,21 +51,46 @@ def actor_nodes(cluster: Cluster) -> dict[str, set[str]]:
     return nodes
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_submit_dataset_train_edit_to_a_two_node_cluster(cluster, tmp_path):
-    head, worker = ({n["node_id"] for n in cluster.nodes() if name in n["resources_total"]} for name in ("head_node", "worker_node"))
-    ds, run, edits = tmp_path / "ds", tmp_path / "run", tmp_path / "edits"
+@pytest.fixture(scope="module")
+def chain(cluster, tmp_path_factory):
+    """dataset then train, each a submitted job."""
+    root = tmp_path_factory.mktemp("cluster")
+    ds, run = root / "ds", root / "run"
     console = submit(cluster, "dataset", "--preset", "tiny", "--num-samples", "32", "--render-actors", "2",
                      "--label-actors", "2", "--out", str(ds))
-    assert verify_manifest(str(ds)) == [] and read_manifest(str(ds))["num_rows"] == 32, console[-3000:]
     stages = {k: v for k, v in actor_nodes(cluster).items() if k.startswith("MapWorker")}
-    assert stages and set().union(*stages.values()) >= head | worker, stages  # model stages ran on both nodes
+    console += submit(cluster, "train", "--preset", "tiny", "--attrs", "smiling", "--dataset", str(ds), "--num-workers", "2",
+                      "--allow-weak-critic", "--out", str(run))
+    return {"root": root, "ds": ds, "run": run, "stages": stages, "console": console}
 
-    submit(cluster, "train", "--preset", "tiny", "--attrs", "smiling", "--dataset", str(ds), "--num-workers", "2",
-           "--allow-weak-critic", "--out", str(run))
-    assert (run / "export" / "mapper.json").is_file()
 
-    submit(cluster, "edit", "--mapper", str(run / "export"), "--delta", "smiling=0.2", "--max-rows", "8", "--out", str(edits))
-    manifest = read_manifest(str(edits))
-    assert verify_manifest(str(edits)) == [] and manifest["num_rows"] == 8
+def test_submitted_jobs_run_on_both_nodes_and_write_verified_outputs(cluster, chain):
+    head, worker = ({n["node_id"] for n in cluster.nodes() if name in n["resources_total"]} for name in ("head_node", "worker_node"))
+    assert verify_manifest(str(chain["ds"])) == [] and read_manifest(str(chain["ds"]))["num_rows"] == 32
+    assert chain["stages"] and set().union(*chain["stages"].values()) >= head | worker, chain["stages"]  # both nodes
+    assert (chain["run"] / "export" / "mapper.json").is_file()
+    edits = chain["root"] / "edits"
+    submit(cluster, "edit", "--mapper", str(chain["run"] / "export"), "--delta", "smiling=0.2", "--max-rows", "8",
+           "--out", str(edits))
+    assert verify_manifest(str(edits)) == [] and read_manifest(str(edits))["num_rows"] == 8
+
+
+def test_a_worker_node_lost_mid_edit(cluster, chain):
+    """The worker node's processes all killed while the edit job runs, a replacement node joined (as an autoscaler
+    would): the job finishes, or fails and finishes on re-submission; every (row, variant) is written once."""
+    out = chain["root"] / "edits-node-lost"
+    args = ["--mapper", str(chain["run"] / "export"), "--sweep", "smiling=-0.2:0.2:3", "--shard-size", "8", "--out", str(out)]
+    job = _submit(cluster, "edit", *args)
+    deadline = time.time() + 600
+    while time.time() < deadline and job.poll() is None and not list((out / "stats").glob("*.json")):
+        time.sleep(0.2)
+    assert job.poll() is None, "the edit job ended before the node could be lost"
+    assert cluster.remove_node("worker-1") > 0
+    cluster.add_worker("worker-2")
+    first, _ = job.communicate(timeout=900)
+    if job.returncode != 0:  # a failed job says why and resumes from its committed shards
+        submit(cluster, "edit", *args)
+    m = read_manifest(str(out))
+    assert verify_manifest(str(out)) == [] and m["num_rows"] == 32 * 3, first[-3000:]
+    rows = pd.read_parquet(out / "parquet", columns=["position", "variant"])
+    assert not rows.duplicated().any() and len(rows) == 96

@@ -12,3 +12,30 @@ def test_every_loss_weight_and_sampling_field_reaches_the_cli():
     assert cfg.critic_views == ("id", "flip") and cfg.latents == "dataset"
     untouched = config_from_args(TrainConfig, parser.parse_args(["train"]), {})
     assert untouched == TrainConfig()
+
+
+def test_fields_without_a_default_are_required_flags(capsys):
+    import pytest
+
+    parser, _ = build_parser()
+    for argv in (["edit"], ["eval"], ["edit-one", "--mapper", "m", "--delta", "smiling=0.2"]):
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args(argv)
+        assert e.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_every_command_has_a_dry_run_that_prints_its_config(capsys):
+    import json
+
+    parser, handlers = build_parser()
+    argvs = {"dataset": [], "train": [], "train-regressor": [], "edit": ["--mapper", "m", "--delta", "smiling=0.2"],
+             "edit-one": ["--mapper", "m", "--seed", "3", "--delta", "smiling=0.2"], "eval": ["--mapper", "m"],
+             "probe": [], "serve": [], "bench": ["--only", "edit,serve"]}
+    for command, argv in argvs.items():
+        args = parser.parse_args([command, *argv, "--dry-run"])
+        assert handlers[command](args) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert isinstance(doc, dict) and doc, command
+    assert doc["only"] == ["edit", "serve"]
+    assert set(handlers) - set(argvs) == {"verify"}  # every command that runs a job has --dry-run

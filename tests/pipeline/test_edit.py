@@ -142,15 +142,15 @@ def test_s3_round_trip(tiny_data, tiny_mapper, s3_server):
 def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
     from PIL import Image
 
-    from pipeline.edit_one import edit_one
+    from pipeline.edit_one import EditOneConfig, edit_one
 
-    path = edit_one(tiny_mapper, 42, ("smiling=0.3",), None, str(tmp_path / "one.png"))
+    path = edit_one(EditOneConfig(tiny_mapper, 42, ("smiling=0.3",), out=str(tmp_path / "one.png")))
     img = np.asarray(Image.open(path).convert("L"))
     assert img.shape[1] == 512 and img.shape[0] > 256  # before | after at 256 px each, readings printed below
     assert (img[260:] < 128).any()  # the text is there
     assert "ms (loading models" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown attribute 'beauty'"):
-        edit_one(tiny_mapper, 42, ("beauty=0.3",), None, str(tmp_path / "x.png"))
+        edit_one(EditOneConfig(tiny_mapper, 42, ("beauty=0.3",), out=str(tmp_path / "x.png")))
 
 
 def test_the_mapper_export_fills_what_the_command_leaves_open():

@@ -95,6 +95,29 @@ def test_resume_after_kill_continues_from_checkpoint(trained):
     assert all(int(s["step"]) == 12 for s in state["optimizer"]["state"].values())  # Adam's counters restored
 
 
+def test_a_killed_train_worker_restarts_from_its_checkpoint(trained):
+    """One Ray Train worker killed by pid mid-run (a worker lost on a cluster): FailureConfig restarts the group
+    from the last checkpoint, the run finishes its steps, and the export is written once."""
+    from tests.pipeline.test_dataset import _cmdline, ray_processes_of
+
+    run = trained["root"] / "worker-killed"
+    args = ["--preset", "tiny", "--dataset", trained["dataset"], "--critic", trained["regressor"], "--out", str(run),
+            "--steps", "12", "--checkpoint-every", "3", "--objective", "latent", "--allow-weak-critic", "--max-failures", "1"]
+    proc = _train_cli(*args)
+    deadline, victim = time.time() + 300, None
+    while time.time() < deadline and victim is None and proc.poll() is None:
+        time.sleep(0.3)
+        if list(run.glob("ray-train/step-*")):
+            victim = next((p for p in ray_processes_of(proc.pid) if "RayTrainWorker" in _cmdline(p)), None)
+    assert victim is not None, "no Ray Train worker was found while the run trained"
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err[-3000:]
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss/total" in x]
+    assert steps[-1] == 12 and steps.count(3) == 1 and sorted(set(steps)) == [3, 6, 9, 12], steps
+    assert out.count("mapper exported") == 1 and load_mapper(run / "export")[1]["steps"] == 12
+
+
 @pytest.mark.parametrize("args, message", [
     (["--attrs", "beauty"], "unknown attribute 'beauty'"),
     (["--objective", "pixels"], "unknown --objective"),

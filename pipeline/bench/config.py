@@ -1,0 +1,30 @@
+"""What `python -m pipeline bench` runs and where it writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SUITES = ("synthesis", "dataset", "train", "edit", "serve")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Benchmarks: each ratio is ours against a baseline measured in the same run; one JSON report."""
+
+    only: tuple[str, ...] = SUITES  # which suites (the report keeps the others' last results)
+    out: str = "runs/bench/report.json"
+    dataset: str = "data/default"  # for the train and edit benchmarks
+    mapper: str | None = None  # export for the edit and serve benchmarks; default: the newest under runs/
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.only) - set(SUITES))
+        if unknown or not self.only:
+            raise ValueError(f"unknown bench suite {unknown[0] if unknown else '(none)'!r} (choose from {', '.join(SUITES)})")
+
+    def resolved_mapper(self) -> str | None:
+        """--mapper, or the newest export under runs/ (None if there is none)."""
+        if self.mapper is not None:
+            return self.mapper
+        exports = sorted(Path("runs").glob("train-*/export"), key=lambda p: p.stat().st_mtime)
+        return str(exports[-1]) if exports else None
