@@ -7,4 +7,5 @@ set -euo pipefail
 verb="${1:?usage: jobs/submit.sh dataset|train|train-regressor|edit|eval ARGS...}"
 shift
 cd "$(dirname "$0")/.."
-exec ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml -- python -m pipeline "$verb" "$@"
+# L2L_RUNTIME_ENV: another runtime env, e.g. one without `pip` where the nodes' image already holds every dependency
+exec ray job submit --working-dir . --runtime-env "${L2L_RUNTIME_ENV:-jobs/runtime_env.yaml}" -- python -m pipeline "$verb" "$@"

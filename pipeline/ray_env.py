@@ -85,15 +85,37 @@ def stop_processes(pids: list[int], grace_s: float = 3.0) -> None:
             time.sleep(0.1)
 
 
+def session_dirs(pid: int) -> set[str]:
+    """The Ray session directories (.../session_<date>_<pid>) a process holds files open in (its logs)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                hit = re.match(r"(.*/session_[^/]+)/", os.readlink(fd))
+                if hit:
+                    found.add(hit[1])
+    return found
+
+
+def processes_in_sessions(sessions: set[str]) -> list[int]:
+    """Processes with files open in any of these Ray session directories: the agents too, whose environment
+    Ray's long process titles overwrite (so an environment tag cannot find them)."""
+    if not sessions:
+        return []
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and session_dirs(int(e.name)) & sessions]
+
+
 def reap_orphans() -> list[int]:
     """Stop the Ray processes of local sessions whose driver died (a kill -9 of the driver leaves Ray's agents
     running). Each process this project's local Ray starts inherits OWNER_ENV = "<driver pid>:<start time>";
-    only processes whose owner is gone are signalled, by pid."""
-    orphans = []
+    the sessions of tagged processes whose owner is gone are stopped whole, by pid."""
+    tagged = []
     for pid, owner in processes_with_env(OWNER_ENV).items():
         driver, _, start = owner.partition(":")
         if driver.isdigit() and _start_time(int(driver)) != start:
-            orphans.append(pid)
+            tagged.append(pid)
+    sessions = set().union(*(session_dirs(p) for p in tagged)) if tagged else set()
+    orphans = sorted(set(tagged) | set(processes_in_sessions(sessions)))
     stop_processes(orphans)
     return orphans
 

@@ -33,17 +33,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _all_pids() -> list[int]:
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])  # field 6: session id
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 @dataclass
 class Cluster:
     """A head (the job server, few CPUs) and one worker node, each with a custom resource naming it."""
 
-    head_cpus: int = 1
-    worker_cpus: int = 2
+    head_cpus: int = 2  # logical CPUs (a scheduling label, as a local Ray uses 4 on 2 cores): 7 actors at 0.5 and tasks fit
+    worker_cpus: int = 3
     object_store_bytes: int = 256 * 2**20
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     temp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="l2l-ray-", dir="/tmp"))  # sockets: short paths
     gcs_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
+    runtime_env: Path | None = None  # what jobs submitted to it use (L2L_RUNTIME_ENV)
+    sessions: dict[str, int] = field(default_factory=dict)  # node -> the session id of its processes
 
     @property
     def gcs(self) -> str:
@@ -54,16 +67,21 @@ class Cluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     def env(self, node: str) -> dict[str, str]:
-        return {**os.environ, MARKER: f"{self.tag}/{node}", "RAY_USAGE_STATS_ENABLED": "0"}
+        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"  # as with the environment activated: `python` is ours
+        return {**os.environ, "PATH": path, MARKER: f"{self.tag}/{node}", "RAY_USAGE_STATS_ENABLED": "0"}
 
     def _start(self, *args: str, cpus: int, name: str, node: str) -> None:
         cmd = [RAY, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
                f"--resources={json.dumps({name: 1})}", f"--object-store-memory={self.object_store_bytes}",
                f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
                "--disable-usage-stats", *args]
-        p = subprocess.run(cmd, env=self.env(node), capture_output=True, text=True, timeout=180)
+        # its own session: every process of the node (agents included) keeps that session id, whoever its parent
+        p = subprocess.Popen(cmd, env=self.env(node), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        out, _ = p.communicate(timeout=180)
         if p.returncode != 0:
-            raise RuntimeError(f"ray start ({name}) failed: {p.stdout[-2000:]}{p.stderr[-2000:]}")
+            raise RuntimeError(f"ray start ({name}) failed: {out[-3000:]}")
+        self.sessions[node] = p.pid
 
     def start(self) -> Cluster:
         self._start("--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp}", "--include-dashboard=true",
@@ -95,9 +113,13 @@ class Cluster:
         raise RuntimeError(f"the cluster did not reach {n} nodes in {timeout} s")
 
     def pids(self, node: str | None = None) -> list[int]:
-        """This cluster's processes (of one node: "head", "worker-1", ...)."""
-        want = f"{self.tag}/{node}" if node else None
-        return [pid for pid, tag in processes_with_env(MARKER).items() if tag == want or (want is None and tag.startswith(f"{self.tag}/"))]
+        """This cluster's processes (of one node: "head", "worker-1", ...): by session id (the agents' environment
+        is overwritten by their process titles), and by the tag inherited from `ray start` (jobs' drivers start
+        sessions of their own)."""
+        sids = {self.sessions[node]} if node else set(self.sessions.values())
+        want = f"{self.tag}/{node}" if node else f"{self.tag}/"
+        tagged = {pid for pid, tag in processes_with_env(MARKER).items() if tag == want or (node is None and tag.startswith(want))}
+        return sorted(tagged | {pid for pid in _all_pids() if _session_of(pid) in sids})
 
     def remove_node(self, node: str) -> int:
         """A node lost: every process of it killed by pid at once (SIGKILL, no clean shutdown); returns how many."""

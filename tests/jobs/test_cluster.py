@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.edit import FORMAT as EDITS
 from pipeline.manifest import read_manifest, verify_manifest
 from tests.cluster import Cluster
 
@@ -23,12 +24,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 @pytest.fixture(scope="module")
 def cluster():
     c = Cluster().start()
+    # the nodes run this environment, as a cluster image built from it would: the runtime env installs nothing
+    # (with a virtualenv-based Ray a pip runtime env clones the whole environment, torch included, per node)
+    c.runtime_env = REPO / "jobs" / "runtime_env.image.yaml"
     yield c
     assert not c.stop(), "processes of the test cluster survived its stop"
 
 
 def _submit(cluster: Cluster, verb: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "RAY_ADDRESS": cluster.job_server, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "RAY_ADDRESS": cluster.job_server, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "L2L_RUNTIME_ENV": str(cluster.runtime_env)}
     env.pop("PYTHONPATH", None)  # the job runs from the uploaded working dir, not from this checkout
     return subprocess.Popen([str(REPO / "jobs" / "submit.sh"), verb, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -36,7 +41,7 @@ def _submit(cluster: Cluster, verb: str, *args: str) -> subprocess.Popen:
 
 def submit(cluster: Cluster, verb: str, *args: str) -> str:
     p = _submit(cluster, verb, *args)
-    out, _ = p.communicate(timeout=900)
+    out, _ = p.communicate(timeout=420)
     assert p.returncode == 0 and "succeeded" in out, out[-4000:]
     return out
 
@@ -72,7 +77,7 @@ def test_submitted_jobs_run_on_both_nodes_and_write_verified_outputs(cluster, ch
     edits = chain["root"] / "edits"
     submit(cluster, "edit", "--mapper", str(chain["run"] / "export"), "--delta", "smiling=0.2", "--max-rows", "8",
            "--out", str(edits))
-    assert verify_manifest(str(edits)) == [] and read_manifest(str(edits))["num_rows"] == 8
+    assert verify_manifest(str(edits)) == [] and read_manifest(str(edits), (EDITS,))["num_rows"] == 8
 
 
 def test_a_worker_node_lost_mid_edit(cluster, chain):
@@ -90,7 +95,7 @@ def test_a_worker_node_lost_mid_edit(cluster, chain):
     first, _ = job.communicate(timeout=900)
     if job.returncode != 0:  # a failed job says why and resumes from its committed shards
         submit(cluster, "edit", *args)
-    m = read_manifest(str(out))
+    m = read_manifest(str(out), (EDITS,))
     assert verify_manifest(str(out)) == [] and m["num_rows"] == 32 * 3, first[-3000:]
     rows = pd.read_parquet(out / "parquet", columns=["position", "variant"])
     assert not rows.duplicated().any() and len(rows) == 96

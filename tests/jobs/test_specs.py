@@ -64,3 +64,11 @@ def test_kuberay_worker_resources_match_the_stage_flags():
             assert int(limits.get("nvidia.com/gpu", 0)) >= max(min(v, 1.0) for v in gpu_flags.values()), (name, gpu_flags, limits)
         cpu_flags = [float(v) for k, v in flags.items() if "cpus" in k]
         assert all(v <= float(limits["cpu"]) for v in cpu_flags), (name, cpu_flags, limits)
+
+
+def test_the_image_runtime_env_is_the_runtime_env_without_pip():
+    import yaml
+
+    full = yaml.safe_load((JOBS / "runtime_env.yaml").read_text())
+    image = yaml.safe_load((JOBS / "runtime_env.image.yaml").read_text())
+    assert full.pop("pip") and "pip" not in image and full == image

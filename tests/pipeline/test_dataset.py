@@ -101,10 +101,13 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
 
 
 def ray_processes_of(driver: int) -> list[int]:
-    """Live processes started by the local Ray of driver pid `driver` (pipeline/ray_env.py tags them)."""
-    from pipeline.ray_env import OWNER_ENV, processes_with_env
+    """Live processes started by the local Ray of driver pid `driver`: tagged by pipeline/ray_env.py, and the
+    agents (untagged: their titles overwrite their environment) by their open files in the same session."""
+    from pipeline.ray_env import OWNER_ENV, processes_in_sessions, processes_with_env, session_dirs
 
-    return [pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")]
+    tagged = [pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")]
+    sessions = set().union(*(session_dirs(p) for p in tagged)) if tagged else set()
+    return sorted(set(tagged) | set(processes_in_sessions(sessions)))
 
 
 def _cmdline(pid: int) -> str:
