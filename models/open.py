@@ -7,6 +7,9 @@ from models.framing import Framing
 from models.generator import Generator
 from models.weights import fetch
 
+EMBEDDERS = ("sface", "arcface:<checkpoint>")  # identity embedders a dataset can run
+ARCFACE = "arcface:"  # + a path or URI of a pSp/e4e-layout IR-SE state dict (model_ir_se50.pth): users bring it
+
 
 def open_generator(path: str | None, device: str = "cpu") -> Generator:
     """None = the embedded DCGAN; otherwise a StyleGAN2 checkpoint (NVlabs .pkl or rosinality .pt)."""
@@ -49,14 +52,25 @@ def open_labeler(name: str, framing: Framing, device: str = "cpu", port: bool | 
     return labeler
 
 
+def check_embedder(name: str) -> None:
+    """A one-line error for a name open_embedder cannot open (before any weights load)."""
+    if name != "sface" and not (name.startswith(ARCFACE) and len(name) > len(ARCFACE)):
+        raise ValueError(f"unknown identity embedder {name!r} (choose from {', '.join(EMBEDDERS)})")
+
+
 def open_embedder(name: str, framing: Framing, device: str = "cpu", port: bool | None = None):
     """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors (off the CPU, or `port`: the torch port)."""
+    check_embedder(name)
+    if name.startswith(ARCFACE):
+        from models.arcface import load_arcface
+
+        embedder = load_arcface(fetch(name[len(ARCFACE):], "ArcFace checkpoint"), framing)
+        embedder.net.to(device)
+        return embedder
     if name == "sface" and (device != "cpu" if port is None else port):  # OpenCV's DNN runs on CPU; the exact torch port runs anywhere
         from models.sface_torch import SFaceTorchEmbedder
 
         return SFaceTorchEmbedder(framing, device=device)
-    if name == "sface":
-        from models.sface import SFaceEmbedder
+    from models.sface import SFaceEmbedder
 
-        return SFaceEmbedder(framing=framing)
-    raise ValueError(f"unknown identity embedder {name!r} (choose from sface)")
+    return SFaceEmbedder(framing=framing)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.attributes import LABELERS  # black-box attribute labelers a dataset can run
+from models.open import check_embedder
 
-EMBEDDERS = ("sface",)  # identity embedders a dataset can run
 IMAGE_FORMATS = ("png", "jpg", "none")
 LATENT_SPACES = ("w", "wplus")
 
@@ -44,9 +44,10 @@ class DatasetConfig:
     jpeg_quality: int = 95  # for image_format=jpg
     shard_size: int = 512  # rows per shard; shard i holds seeds [seed_start + i*S, seed_start + (i+1)*S)
     labelers: tuple[str, ...] = LABELERS  # attribute labelers to run
-    embedder: str = "sface"  # identity embedder
+    embedder: str = "sface"  # identity embedder: sface, or arcface:<path or URI of pSp's model_ir_se50.pth>
     overwrite: bool = False  # delete an existing dataset at `out` first
     ray_address: str | None = None  # existing cluster; None = RAY_ADDRESS or a local Ray
+    object_store_memory: int | None = None  # bytes for a local Ray's object store (default Ray's); a cluster's is its own
     render: StageResources = field(default_factory=StageResources)
     label: StageResources = field(default_factory=StageResources)
     embed: StageResources = field(default_factory=lambda: StageResources(actors=1))
@@ -61,7 +62,7 @@ class DatasetConfig:
         _one_of("--latent-space", self.latent_space, LATENT_SPACES)
         _one_of("--noise-mode", self.noise_mode, ("const", "none"))
         _one_of("--image-format", self.image_format, IMAGE_FORMATS)
-        _one_of("--embedder", self.embedder, EMBEDDERS)
+        check_embedder(self.embedder)
         for name in self.labelers:
             _one_of("labeler", name, LABELERS)
         if not self.labelers:

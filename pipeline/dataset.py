@@ -17,7 +17,7 @@ from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.progress import Progress
-from pipeline.ray_env import device_for, init_ray, off_driver
+from pipeline.ray_env import device_for, init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
 from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
 from pipeline.storage import Store
@@ -129,7 +129,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     store.append_text(names.LOG, f"{time.strftime('%F %T')} start: {len(todo)} of {plan.count} shards to write")
     t0, written = time.time(), 0
     if todo:
-        init_ray(cfg.ray_address, cfg.out)
+        init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
         check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
         with Progress(sum(plan.expected(i) for i in todo), "dataset", "row") as bar:
             for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
@@ -145,6 +145,8 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     store.write_json(names.MANIFEST, manifest)
     rate = written / max(time.time() - t0, 1e-9)
     line = f"wrote {written} rows ({len(todo)} shards) at {rate:.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}"
-    store.append_text(names.LOG, f"{time.strftime('%F %T')} {line}")
+    store.append_text(names.LOG, f"{time.strftime('%F %T')} {line}; {store_line(object_store_report() if todo else None)}")
     print(line)
+    if todo:
+        print(store_line(object_store_report()))
     return manifest

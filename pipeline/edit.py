@@ -23,7 +23,7 @@ from pipeline.judge import export_labelers
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.progress import Progress
-from pipeline.ray_env import init_ray, off_driver
+from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
 from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
 from pipeline.storage import Store
@@ -105,7 +105,7 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...])
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     store = Store(cfg.dataset)
     paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
-    init_ray(cfg.ray_address, cfg.out)  # only once the request checked out
+    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     keep = set(positions.tolist()) if len(positions) < stop - start else None
     ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024, num_cpus=0.1)
@@ -138,7 +138,7 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], gid: str) -> tuple[ray.dat
     attrs = tuple(doc["architecture"]["attributes"])
     labeled = all(a in extra for a in attrs)
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
-    init_ray(cfg.ray_address, cfg.out)  # only once the request checked out
+    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
     blocks = max(1, min(64, n // 4096))
     ds = ray.data.range(n, override_num_blocks=blocks).map_batches(_take_rows, fn_kwargs={"cols": ref}, batch_size=None, num_cpus=0.1)
@@ -239,6 +239,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     manifest = _manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
     print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")
+    if todo:
+        print(store_line(object_store_report()))
     return manifest
 
 

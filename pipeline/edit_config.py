@@ -32,6 +32,7 @@ class EditConfig:
     max_rows: int | None = None  # edit only the first N input rows
     overwrite: bool = False
     ray_address: str | None = None
+    object_store_memory: int | None = None  # bytes for a local Ray's object store (default Ray's); a cluster's is its own
     # up to seven actor pools (imported latents are rendered and labeled first): a quarter CPU each locally
     mapper_stage: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, batch_size=256))
     render_stage: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25))
@@ -51,7 +52,7 @@ class EditConfig:
         parse_variants(self.delta, named_sweep(self.sweep, "attribute"), shown=self.sweep)  # errors at config time
 
     def identity_hash(self) -> str:
-        skip = {"out", "overwrite", "ray_address", "mapper_stage", "render_stage", "label_stage"}
+        skip = {"out", "overwrite", "ray_address", "object_store_memory", "mapper_stage", "render_stage", "label_stage"}
         return config_hash({k: v for k, v in self.__dict__.items() if k not in skip})
 
 

@@ -120,8 +120,9 @@ def reap_orphans() -> list[int]:
     return orphans
 
 
-def init_ray(address: str | None, log_dir: str | Path | None = None) -> None:
-    """Join `address` (or RAY_ADDRESS); otherwise start a local Ray. Reuses one already started."""
+def init_ray(address: str | None, log_dir: str | Path | None = None, object_store_memory: int | None = None) -> None:
+    """Join `address` (or RAY_ADDRESS); otherwise start a local Ray (its object store `object_store_memory` bytes,
+    default Ray's). Reuses one already started."""
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -140,9 +141,31 @@ def init_ray(address: str | None, log_dir: str | Path | None = None) -> None:
         # the raylet starts at most min(cores, CPUs) workers at once and warns past 4x that; a job's ~8 actor-pool
         # and task workers are by design, so the cap follows the logical CPUs (read by the raylet from its env)
         os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(cpus))
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE, object_store_memory=object_store_memory)
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
+
+
+def object_store_report() -> dict[str, int] | None:
+    """The object store's totals since Ray started (bytes): capacity, in use, spilled to disk and restored, and
+    what fell back to plain memory; None where Ray does not say (it is Ray's internal API)."""
+    try:
+        from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+
+        st = get_memory_info_reply(get_state_from_address(ray.get_runtime_context().gcs_address)).store_stats
+        return {"capacity": int(st.object_store_bytes_avail), "used": int(st.object_store_bytes_used),
+                "spilled": int(st.spilled_bytes_total), "restored": int(st.restored_bytes_total),
+                "fallback": int(st.object_store_bytes_fallback)}
+    except Exception:  # a report, never a reason to fail a finished job
+        return None
+
+
+def store_line(report: dict[str, int] | None) -> str:
+    if report is None:
+        return "object store: no report"
+    mib = {k: v / 2**20 for k, v in report.items()}
+    return (f"object store {mib['capacity']:.0f} MiB: spilled {mib['spilled']:.0f} MiB to disk, restored "
+            f"{mib['restored']:.0f} MiB, {mib['fallback']:.0f} MiB in fallback memory")
 
 
 def on_cluster(address: str | None) -> bool:

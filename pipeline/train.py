@@ -94,7 +94,7 @@ def train_loop(config: dict[str, Any]) -> None:
     opt = torch.optim.Adam(mapper.parameters(), lr=cfg.lr)
     step = _restore(mapper, opt)
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + rank * 104729 + step)  # resumed runs draw new samples
-    log = RunLog(plan.run_dir, enabled=rank == 0)
+    log = RunLog(plan.run_dir, enabled=rank == 0, resumed_from=step)
     val = Validation(plan, config["val_w"], log) if rank == 0 else None
     sums: dict[str, float] = {}
     t0, seen = time.time(), 0

@@ -14,13 +14,31 @@ from PIL import Image
 class RunLog:
     """Append-only metrics.jsonl + TensorBoard under the run directory (rank 0 only)."""
 
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, enabled: bool, resumed_from: int = 0) -> None:
         self.dir, self.enabled, self.tb = Path(run_dir), enabled, None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
 
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.tb = SummaryWriter(str(self.dir / "tb"))
+            self._forget_after(resumed_from)
+            self.tb = SummaryWriter(str(self.dir / "tb"), purge_step=resumed_from + 1 if resumed_from else None)
+
+    def _forget_after(self, step: int) -> None:
+        """Steps logged after the checkpoint a run resumes from were lost with the failure and are trained again:
+        their lines go (atomically), so every step appears once."""
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):  # a line cut short by the failure
+                continue
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(f"{x}\n" for x in kept))
+        tmp.replace(path)
 
     def metrics(self, metrics: dict[str, Any], step: int) -> None:
         if not self.enabled:

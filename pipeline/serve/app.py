@@ -79,14 +79,13 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
 
     @app.post("/api/upload")
     async def upload(request: Request, mapper: str) -> JSONResponse:
-        limit = cfg.max_upload_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
+        limit, data, size = cfg.max_upload_bytes, bytearray(), 0
+        async for chunk in request.stream():  # read to the end, keeping at most `limit` bytes: a client told 413
+            size += len(chunk)  # before it finished sending would see a broken pipe instead of the message
+            if size <= limit:
+                data += chunk
+        if size > limit:
             return JSONResponse({"error": f"the uploaded file is larger than the limit of {limit} bytes (--max-upload-bytes)"}, 413)
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                return JSONResponse({"error": f"the uploaded file is larger than the limit of {limit} bytes (--max-upload-bytes)"}, 413)
         source = await run_in_threadpool(ed.upload, mapper, bytes(data))
         return JSONResponse(await run_in_threadpool(face_json, mapper, source))
 

@@ -69,15 +69,11 @@ def chain(cluster, tmp_path_factory):
     return {"root": root, "ds": ds, "run": run, "stages": stages, "console": console}
 
 
-def test_submitted_jobs_run_on_both_nodes_and_write_verified_outputs(cluster, chain):
+def test_submitted_dataset_and_train_jobs_run_on_both_nodes_and_write_verified_outputs(cluster, chain):
     head, worker = ({n["node_id"] for n in cluster.nodes() if name in n["resources_total"]} for name in ("head_node", "worker_node"))
     assert verify_manifest(str(chain["ds"])) == [] and read_manifest(str(chain["ds"]))["num_rows"] == 32
     assert chain["stages"] and set().union(*chain["stages"].values()) >= head | worker, chain["stages"]  # both nodes
-    assert (chain["run"] / "export" / "mapper.json").is_file()
-    edits = chain["root"] / "edits"
-    submit(cluster, "edit", "--mapper", str(chain["run"] / "export"), "--delta", "smiling=0.2", "--max-rows", "8",
-           "--out", str(edits))
-    assert verify_manifest(str(edits)) == [] and read_manifest(str(edits), (EDITS,))["num_rows"] == 8
+    assert (chain["run"] / "export" / "mapper.json").is_file()  # the edit job on this export: the next test
 
 
 def test_a_worker_node_lost_mid_edit(cluster, chain):
@@ -92,9 +88,12 @@ def test_a_worker_node_lost_mid_edit(cluster, chain):
     assert job.poll() is None, "the edit job ended before the node could be lost"
     assert cluster.remove_node("worker-1") > 0
     cluster.add_worker("worker-2")
-    first, _ = job.communicate(timeout=900)
+    first, _ = job.communicate(timeout=420)
     if job.returncode != 0:  # a failed job says why and resumes from its committed shards
+        print("the edit job failed after the node loss; re-submitted:", first.strip().splitlines()[-1])
         submit(cluster, "edit", *args)
+    else:
+        print("the edit job finished despite the node loss")
     m = read_manifest(str(out), (EDITS,))
     assert verify_manifest(str(out)) == [] and m["num_rows"] == 32 * 3, first[-3000:]
     rows = pd.read_parquet(out / "parquet", columns=["position", "variant"])

@@ -31,6 +31,18 @@ def test_a_gpu_embedder_is_the_port_and_embeds_like_the_black_box():
     assert np.all(np.sum(port(faces) * black(faces), axis=1) > 0.99)
 
 
+def test_arcface_opens_from_a_user_checkpoint_and_bad_names_are_one_line(tmp_path):
+    from tests.arcface_ckpt import write_tiny_arcface
+
+    path = write_tiny_arcface(tmp_path / "model_ir_se.pth")
+    emb = open_embedder(f"arcface:{path}", FRAMING)
+    out = emb(dcgan_faces(3, 2))
+    assert out.shape == (3, emb.dim) and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    for bad in ("arcface:", "facenet"):
+        with pytest.raises(ValueError, match="unknown identity embedder"):
+            open_embedder(bad, FRAMING)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_stages_put_their_models_on_cuda():

@@ -163,3 +163,24 @@ def test_the_mapper_export_fills_what_the_command_leaves_open():
     assert given.dataset is None and given.sweep == "male=0:1:2"
     with pytest.raises(ValueError, match="not both"):
         EditConfig(mapper="m", dataset="d", latents="w.npy")
+
+
+@pytest.mark.slow
+def test_latents_larger_than_the_object_store_complete_and_report_it(tiny_mapper, tmp_path):
+    """A local Ray whose object store (80 MB) is smaller than the job's input (88 MB of latents): Ray spills or
+    falls back to plain memory instead of failing, every row is written, and the job reports the store's totals."""
+    from pipeline.bench.edit_bench import latents_file
+    from pipeline.manifest import verify_manifest
+
+    src = latents_file(tiny_mapper, 220_000, tmp_path / "latents.parquet")  # 220k x 100 float32: 88 MB
+    out = tmp_path / "edits"
+    p = subprocess.run([sys.executable, "-m", "pipeline", "edit", "--mapper", tiny_mapper, "--latents", str(src),
+                        "--delta", "smiling=0.2", "--no-render", "--no-relabel", "--no-webdataset", "--shard-size", "65536",
+                        "--object-store-memory", str(80 * 2**20), "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=500)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert verify_manifest(str(out)) == [] and json.loads((out / "manifest.json").read_text())["num_rows"] == 220_000
+    line = next(x for x in p.stdout.splitlines() if x.startswith("object store"))
+    assert line.startswith("object store 80 MiB: spilled "), line
+    spilled, fallback = (float(line.split(k)[0].split()[-1]) for k in (" MiB to disk", " MiB in fallback"))
+    assert spilled + fallback > 0, line  # the store overflowed, and the job went on
