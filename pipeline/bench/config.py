@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITES = ("synthesis", "dataset", "train", "edit", "serve")
+SUITES = ("synthesis", "dataset", "train", "edit", "serve", "gpu")  # gpu: CUDA stages; says so where there is none
 
 
 @dataclass(frozen=True)

@@ -56,4 +56,8 @@ def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:
         if mapper is None:
             raise ValueError("the serve benchmark needs --mapper (train one with `make train`)")
         return bench_serve(mapper)
+    if suite == "gpu":
+        from pipeline.bench.gpu_bench import bench_gpu
+
+        return bench_gpu()
     raise ValueError(f"unknown benchmark {suite!r} (choose from {', '.join(SUITES)})")

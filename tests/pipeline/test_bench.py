@@ -1,0 +1,29 @@
+"""The benchmark runner: suites by name, a report that keeps earlier suites, and a GPU suite that says when it
+cannot measure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pipeline.bench.config import BenchConfig
+from pipeline.bench.run import run_bench
+
+
+def test_the_gpu_suite_says_so_without_a_gpu_and_the_report_keeps_other_suites(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the suite measures instead (make bench ARGS='--only gpu')")
+    out = tmp_path / "report.json"
+    out.write_text(json.dumps({"dataset": {"ratio_pipeline_vs_bare_n": 0.8}}))
+    report = run_bench(BenchConfig(only=("gpu",), out=str(out)))
+    assert report["gpu"]["available"] is False and "CPU ratios stand" in report["gpu"]["reason"]
+    saved = json.loads(out.read_text())
+    assert saved["dataset"] == {"ratio_pipeline_vs_bare_n": 0.8} and saved["gpu"]["available"] is False
+    assert saved["git_revision"] and saved["packages"]
+
+
+def test_unknown_suites_are_refused():
+    with pytest.raises(ValueError, match="unknown bench suite 'gpus'"):
+        BenchConfig(only=("gpus",))
