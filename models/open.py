@@ -37,11 +37,16 @@ def labeler_class(name: str) -> type:
     raise ValueError(f"unknown labeler {name!r} (choose from {', '.join(LABELERS)})")
 
 
+def _torch_port(device: str, port: bool | None) -> bool:
+    """The exact torch port runs off the CPU (the packages' runtimes are CPU-only), or where `port` says so."""
+    return device != "cpu" if port is None else port
+
+
 def open_labeler(name: str, framing: Framing, device: str = "cpu", port: bool | None = None):
     """A black-box attribute labeler: images (N,3,H,W) in [-1,1] -> {attribute: (N,) float32}. On CPU the
     packages' own runtimes (onnxruntime, the fer graph); elsewhere (or `port`) the exact torch ports, on `device`."""
     cls = labeler_class(name)
-    if not (device != "cpu" if port is None else port):
+    if not _torch_port(device, port):
         return cls(framing=framing)
     if name == "age-gender":
         from models.age_gender_torch import AgeGenderTorchLabeler
@@ -67,7 +72,7 @@ def open_embedder(name: str, framing: Framing, device: str = "cpu", port: bool |
         embedder = load_arcface(fetch(name[len(ARCFACE):], "ArcFace checkpoint"), framing)
         embedder.net.to(device)
         return embedder
-    if name == "sface" and (device != "cpu" if port is None else port):  # OpenCV's DNN runs on CPU; the exact torch port runs anywhere
+    if name == "sface" and _torch_port(device, port):
         from models.sface_torch import SFaceTorchEmbedder
 
         return SFaceTorchEmbedder(framing, device=device)

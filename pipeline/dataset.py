@@ -145,8 +145,9 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     store.write_json(names.MANIFEST, manifest)
     rate = written / max(time.time() - t0, 1e-9)
     line = f"wrote {written} rows ({len(todo)} shards) at {rate:.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}"
-    store.append_text(names.LOG, f"{time.strftime('%F %T')} {line}; {store_line(object_store_report() if todo else None)}")
+    store_report = store_line(object_store_report()) if todo else "no Ray run"  # read once: log and console agree
+    store.append_text(names.LOG, f"{time.strftime('%F %T')} {line}; {store_report}")
     print(line)
     if todo:
-        print(store_line(object_store_report()))
+        print(store_report)
     return manifest

@@ -13,7 +13,7 @@ from PIL import Image
 
 from models.generator import broadcast_ws
 from models.mapper import edit_in_passes, load_mapper, request
-from pipeline.edit_config import parse_changes, parse_variants
+from pipeline.edit_config import parse_changes
 from pipeline.judge import Judge, export_labelers
 from pipeline.train_report import image_grid
 from stages.latents import seed_z
@@ -58,7 +58,7 @@ class EditOneConfig:
 def edit_one(cfg: EditOneConfig) -> Path:
     t0 = time.perf_counter()
     mapper, doc = load_mapper(cfg.mapper)
-    change, seed, passes = parse_variants(cfg.delta, None)[0], cfg.seed, cfg.passes
+    change, seed, passes = parse_changes(cfg.delta), cfg.seed, cfg.passes
     d = request(mapper, 1, change)
     judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
     psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))

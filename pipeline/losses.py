@@ -80,10 +80,11 @@ def edit_terms(after: tuple[torch.Tensor, torch.Tensor], before: tuple[torch.Ten
     """The critic's side of the loss: the requested attributes reach `target`, the others hold, identity stays."""
     (pred, emb), (a_all, e0) = after, before
     asked = asked.float()
-    miss = ((pred[:, space.index] - target) / (space.high - space.low)) ** 2
+    span = space.high - space.low
+    miss = ((pred[:, space.index] - target) / span) ** 2
     hold = space.candidate * (asked @ space.alias == 0).float()  # (N, K): not requested, not an alias of one
     moved = ((pred - a_all) / space.span) ** 2
-    short = asked * torch.sign(target - a_all[:, space.index]) * (target - pred[:, space.index]) / (space.high - space.low)
+    short = asked * torch.sign(target - a_all[:, space.index]) * (target - pred[:, space.index]) / span
     parts = {"requested": (asked * miss).sum(1).mean(),
              "calibration": (short.sum(0) / asked.sum(0).clamp(min=1)).pow(2).sum(),
              "keep": ((hold * moved).sum(1) / hold.sum(1).clamp(min=1)).mean(),

@@ -105,6 +105,12 @@ def processes_in_sessions(sessions: set[str]) -> list[int]:
     return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and session_dirs(int(e.name)) & sessions]
 
 
+def with_their_sessions(pids: list[int]) -> list[int]:
+    """`pids` and every process with files open in the same Ray session directories (the untagged agents)."""
+    sessions = set().union(*(session_dirs(p) for p in pids)) if pids else set()
+    return sorted(set(pids) | set(processes_in_sessions(sessions)))
+
+
 def reap_orphans() -> list[int]:
     """Stop the Ray processes of local sessions whose driver died (a kill -9 of the driver leaves Ray's agents
     running). Each process this project's local Ray starts inherits OWNER_ENV = "<driver pid>:<start time>";
@@ -114,8 +120,7 @@ def reap_orphans() -> list[int]:
         driver, _, start = owner.partition(":")
         if driver.isdigit() and _start_time(int(driver)) != start:
             tagged.append(pid)
-    sessions = set().union(*(session_dirs(p) for p in tagged)) if tagged else set()
-    orphans = sorted(set(tagged) | set(processes_in_sessions(sessions)))
+    orphans = with_their_sessions(tagged)
     stop_processes(orphans)
     return orphans
 

@@ -103,11 +103,9 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
 def ray_processes_of(driver: int) -> list[int]:
     """Live processes started by the local Ray of driver pid `driver`: tagged by pipeline/ray_env.py, and the
     agents (untagged: their titles overwrite their environment) by their open files in the same session."""
-    from pipeline.ray_env import OWNER_ENV, processes_in_sessions, processes_with_env, session_dirs
+    from pipeline.ray_env import OWNER_ENV, processes_with_env, with_their_sessions
 
-    tagged = [pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")]
-    sessions = set().union(*(session_dirs(p) for p in tagged)) if tagged else set()
-    return sorted(set(tagged) | set(processes_in_sessions(sessions)))
+    return with_their_sessions([pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")])
 
 
 def _cmdline(pid: int) -> str:
@@ -117,6 +115,7 @@ def _cmdline(pid: int) -> str:
 
 
 def _wait(cond, proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Poll `cond` until it holds, the process ends, or `timeout` seconds pass."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None and not cond():
         time.sleep(0.2)

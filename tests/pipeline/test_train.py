@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,17 +71,11 @@ def _train_cli(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _wait(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and not cond():
-        time.sleep(0.3)
-
-
 def test_a_killed_worker_then_a_killed_driver_resume_from_checkpoints(trained):
     """Two faults by pid: a Ray Train worker killed mid-run (FailureConfig restarts the group from the last
     checkpoint), then the driver; re-running the command continues from the newest checkpoint, never repeats a
     logged step, restores Adam's counters, and writes the export once."""
-    from tests.pipeline.test_dataset import _cmdline, ray_processes_of
+    from tests.pipeline.test_dataset import _cmdline, _wait, ray_processes_of
 
     run = trained["root"] / "killed"
     args = ["--preset", "tiny", "--dataset", trained["dataset"], "--critic", trained["regressor"], "--out", str(run),
@@ -90,11 +83,11 @@ def test_a_killed_worker_then_a_killed_driver_resume_from_checkpoints(trained):
     checkpoints = lambda: sorted(int(p.name.split("-")[1]) for p in run.glob("ray-train/step-*"))  # noqa: E731
     proc = _train_cli(*args)
     victim = []
-    _wait(lambda: bool(checkpoints()) and bool(victim.extend(p for p in ray_processes_of(proc.pid) if "RayTrainWorker" in _cmdline(p)) or victim), proc)
+    _wait(lambda: bool(checkpoints()) and bool(victim.extend(p for p in ray_processes_of(proc.pid) if "RayTrainWorker" in _cmdline(p)) or victim), proc, 300)
     assert victim, "no Ray Train worker was found while the run trained"
     first_ckpt = checkpoints()[-1]
     os.kill(victim[0], signal.SIGKILL)
-    _wait(lambda: checkpoints()[-1] > first_ckpt, proc)  # the group restarted and went on
+    _wait(lambda: checkpoints()[-1] > first_ckpt, proc, 300)  # the group restarted and went on
     assert proc.poll() is None, "the run ended before its driver could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     out, _ = proc.communicate()
