@@ -49,13 +49,24 @@ def quiet_ray_logs(log_dir: str | Path | None) -> None:
             logger.addHandler(handler)
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): with the pid, an identity
-    that a reused pid cannot fake."""
+def all_pids() -> list[int]:
+    """Every process id /proc shows (Linux; elsewhere empty)."""
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()] if Path("/proc/self").exists() else []
+
+
+def stat_field(pid: int, n: int) -> str | None:
+    """Field n >= 3 of /proc/<pid>/stat, numbered as proc(5) does (6: session id, 22: start time); None once it is gone."""
+    if n < 3:
+        raise ValueError(f"stat field {n}: only fields from 3 on (after the pid and the command name) are read")
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[n - 3]  # fields 1-2 end at the ')'
     except (OSError, IndexError):
         return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time in clock ticks since boot: with the pid, an identity that a reused pid cannot fake."""
+    return stat_field(pid, 22)
 
 
 def processes_with_env(key: str) -> dict[int, str]:
@@ -64,13 +75,13 @@ def processes_with_env(key: str) -> dict[int, str]:
     if not Path("/proc/self/environ").exists():
         return {}
     found = {}
-    for entry in Path("/proc").iterdir():
+    for pid in all_pids():
         try:
-            hit = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)", (entry / "environ").read_bytes()) if entry.name.isdigit() else None
+            hit = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)", Path(f"/proc/{pid}/environ").read_bytes())
         except OSError:
             continue
         if hit:
-            found[int(entry.name)] = hit[1].decode(errors="replace")
+            found[pid] = hit[1].decode(errors="replace")
     return found
 
 
@@ -102,7 +113,7 @@ def processes_in_sessions(sessions: set[str]) -> list[int]:
     Ray's long process titles overwrite (so an environment tag cannot find them)."""
     if not sessions:
         return []
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and session_dirs(int(e.name)) & sessions]
+    return [pid for pid in all_pids() if session_dirs(pid) & sessions]
 
 
 def with_their_sessions(pids: list[int]) -> list[int]:

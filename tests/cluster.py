@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ray_env import processes_with_env, stop_processes
+from pipeline.ray_env import all_pids, processes_with_env, stat_field, stop_processes
 
 MARKER = "L2L_TEST_CLUSTER"
 RAY = str(Path(sys.executable).parent / "ray")
@@ -31,17 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _all_pids() -> list[int]:
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
-
-
-def _session_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])  # field 6: session id
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 @dataclass
@@ -116,10 +105,10 @@ class Cluster:
         """This cluster's processes (of one node: "head", "worker-1", ...): by session id (the agents' environment
         is overwritten by their process titles), and by the tag inherited from `ray start` (jobs' drivers start
         sessions of their own)."""
-        sids = {self.sessions[node]} if node else set(self.sessions.values())
+        sids = {str(self.sessions[node])} if node else {str(s) for s in self.sessions.values()}
         want = f"{self.tag}/{node}" if node else f"{self.tag}/"
         tagged = {pid for pid, tag in processes_with_env(MARKER).items() if tag == want or (node is None and tag.startswith(want))}
-        return sorted(tagged | {pid for pid in _all_pids() if _session_of(pid) in sids})
+        return sorted(tagged | {pid for pid in all_pids() if stat_field(pid, 6) in sids})
 
     def remove_node(self, node: str) -> int:
         """A node lost: every process of it killed by pid at once (SIGKILL, no clean shutdown); returns how many."""
