@@ -184,3 +184,22 @@ def test_latents_larger_than_the_object_store_complete_and_report_it(tiny_mapper
     assert line.startswith("object store 80 MiB: spilled "), line
     spilled, fallback = (float(line.split(k)[0].split()[-1]) for k in (" MiB to disk", " MiB in fallback"))
     assert spilled + fallback > 0, line  # the store overflowed, and the job went on
+
+
+def _smiling_after(printed: str) -> float:
+    summary = json.loads(printed.split(": ", 1)[1].split(" (real labelers")[0])
+    return float(summary["smiling"].split(" -> ")[1])
+
+
+def test_edit_one_critic_steps_go_further_than_the_pass_and_need_the_ported_critic(smiling_mapper, tiny_mapper, tmp_path, capsys):
+    from pipeline.edit_one import EditOneConfig, edit_one
+
+    got = {}
+    for steps in (0, 6):
+        edit_one(EditOneConfig(smiling_mapper["export"], 7, ("smiling=0.3",), refine_steps=steps, out=str(tmp_path / f"{steps}.png")))
+        printed = capsys.readouterr().out
+        got[steps] = _smiling_after(printed)
+    assert "one pass + 6 critic steps: edit and judge" in printed
+    assert got[6] > got[0] + 0.05, got  # the judge's views, not only the critic's, see the steps
+    with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
+        edit_one(EditOneConfig(tiny_mapper, 7, ("smiling=0.3",), refine_steps=2, out=str(tmp_path / "x.png")))
