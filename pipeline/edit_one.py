@@ -66,12 +66,13 @@ def edit_one(cfg: EditOneConfig) -> Path:
     mapper, doc = load_mapper(cfg.mapper)
     change, seed, passes = parse_changes(cfg.delta), cfg.seed, cfg.passes
     d = request(mapper, 1, change)
+    judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
     critic = None
     if cfg.refine_steps:
         from pipeline.refine import critic_from_export
 
-        critic = critic_from_export(doc)  # refused in one line for a mapper not trained on the ported critic
-    judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
+        critic = critic_from_export(doc, gen=judge.gen)  # on the judge's generator (opened once); refused in one line
+        # for a mapper not trained on the ported critic
     psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)

@@ -74,7 +74,7 @@ class Evaluation:
         if cfg.refine_steps:
             from pipeline.refine import critic_from_export
 
-            self.critic = critic_from_export(self.doc)
+            self.critic = critic_from_export(self.doc, gen=self.judge.gen)  # the judge's generator, not a second copy
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)

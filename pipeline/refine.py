@@ -11,22 +11,24 @@ from typing import Any
 
 import torch
 
+from models.generator import Generator
 from models.open import open_generator
 from pipeline.critics import ImageCritic
 from pipeline.losses import AttrSpace, edit_terms, total
 from pipeline.train_config import LossWeights
 
 
-def critic_from_export(doc: dict[str, Any], device: str = "cpu") -> ImageCritic:
-    """The ported labelers over the training views, as the mapper's export records them."""
+def critic_from_export(doc: dict[str, Any], device: str = "cpu", gen: Generator | None = None) -> ImageCritic:
+    """The ported labelers over the training views, as the mapper's export records them (on `gen`, the export's
+    generator already open on `device`, where the caller has one)."""
     from models.ported import PortedConfig, PortedLabelers
 
     info = doc.get("critic") or {}
     if info.get("kind") != "ported":
         raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {info.get('kind')!r}")
-    attrs, gen = tuple(info["attributes"]), open_generator(doc.get("generator"))
+    attrs, gen = tuple(info["attributes"]), gen if gen is not None else open_generator(doc.get("generator"), device)
     h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
-    return ImageCritic(doc.get("generator"), h, device)
+    return ImageCritic(doc.get("generator"), h, device, gen=gen)
 
 
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
