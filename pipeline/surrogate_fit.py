@@ -9,25 +9,25 @@ import torch.nn.functional as F
 from models.surrogate import LatentSurrogate, SurrogateConfig
 
 
-def fit_surrogate(w: torch.Tensor, attrs: torch.Tensor, identity: torch.Tensor, h: torch.nn.Module,
+def fit_surrogate(train: dict[str, torch.Tensor], held: dict[str, torch.Tensor], h: torch.nn.Module,
                   steps: int = 600, batch: int = 256, seed: int = 0) -> tuple[LatentSurrogate, dict[str, float]]:
-    """w (N,*shape), attrs (N,K) in H's attribute order and units, identity (N,D); returns the model + fit stats."""
+    """Fit on the dataset's training rows, score on its held-out rows (never seen here: the faces the critic's
+    fidelity is measured on next). Each of `train` / `held`: w (N,*shape), attrs (N,K) in H's order and units,
+    identity (N,D). Returns the model and its held-out stats."""
     torch.manual_seed(seed)
-    n = len(w)
-    hold = torch.arange(n) % 10 == 0
-    target = (attrs - h.mean) / h.std
-    model = LatentSurrogate(SurrogateConfig(int(np.prod(w.shape[1:])), attrs.shape[1], identity.shape[1]))
+    w, identity = train["w"], train["identity"]
+    target = (train["attrs"] - h.mean) / h.std
+    model = LatentSurrogate(SurrogateConfig(int(np.prod(w.shape[1:])), target.shape[1], identity.shape[1]))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
-    train_idx = torch.nonzero(~hold).squeeze(1)
     for _ in range(steps):
-        i = train_idx[torch.randint(len(train_idx), (min(batch, len(train_idx)),))]
+        i = torch.randint(len(w), (min(batch, len(w)),))
         pred, emb = model(w[i])
         loss = F.mse_loss(pred, target[i]) + (1 - F.cosine_similarity(emb, identity[i], dim=1)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        pred, emb = model(w[hold])
-        stats = {"held_out_attr_mse_std": float(F.mse_loss(pred, target[hold])),
-                 "held_out_identity_cos": float(F.cosine_similarity(emb, identity[hold], dim=1).mean())}
+        pred, emb = model(held["w"])
+        stats = {"held_out_attr_mse_std": float(F.mse_loss(pred, (held["attrs"] - h.mean) / h.std)),
+                 "held_out_identity_cos": float(F.cosine_similarity(emb, held["identity"], dim=1).mean())}
     return model.eval(), stats

@@ -144,11 +144,12 @@ def training_rows(plan: TrainPlan) -> ray.data.Dataset:
                              batch_size=256, num_cpus=0.25)
 
 
-def held_out_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int) -> dict[str, torch.Tensor]:
-    """The first `count` held-out rows (by seed), as tensors: the same faces at every validation."""
+def split_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int | None, held_out: bool = True) -> dict[str, torch.Tensor]:
+    """The first `count` (None: all) held-out rows by seed, as tensors: the same faces at every validation;
+    `held_out=False`: the training rows instead."""
     from pipeline.manifest import read_rows
 
-    batch = read_rows(plan.cfg.dataset, ["w", "identity", *attrs], plan.cfg.holdout_every, True, count)
+    batch = read_rows(plan.cfg.dataset, ["w", "identity", *attrs], plan.cfg.holdout_every, held_out, count)
     return {k: torch.from_numpy(v) for k, v in dense_rows(batch, attrs, plan.latent_shape).items()}
 
 
@@ -211,12 +212,11 @@ def run_train(cfg: TrainConfig) -> Path:
         raise ValueError(f"critic {plan.cfg.critic} does not predict {missing}")
     loop_config: dict[str, Any] = {"plan": plan, "h": spec}
     if plan.cfg.objective == "latent":
-        init_ray(None, plan.run_dir)  # the surrogates' rows come through Ray Data
         loop_config["surrogate"] = _surrogate(plan, h)
     judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
     h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu"), judge)
     init_ray(None, plan.run_dir)  # only once the critic checked out
-    loop_config["val_w"] = held_out_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
+    loop_config["val_w"] = split_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
     print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps x {plan.cfg.batch_size}, "
           f"objective {plan.cfg.objective}, critic {plan.cfg.critic}, latents from the {plan.cfg.latents}")
     with TrainProgress(plan.cfg.steps) as progress:
@@ -238,7 +238,7 @@ def check_critic(plan: TrainPlan, critic: Any, judge: Any) -> dict[str, Any]:
     attribute below the floor stops here (one line) unless --allow-weak-critic."""
     from pipeline.critic_fidelity import FILE, blind_critic, check_floor, critic_fidelity, fidelity_table
 
-    rows = held_out_rows(plan, critic.attributes, plan.cfg.fidelity_rows)
+    rows = split_rows(plan, critic.attributes, plan.cfg.fidelity_rows)
     report = critic_fidelity(critic, judge, rows["w"], rows["attrs"], critic.attributes)
     report.update(critic=plan.cfg.critic, objective=plan.cfg.objective, floor=plan.cfg.critic_floor)
     report["weak"] = check_floor(report, plan.cfg.attributes, plan.cfg.critic_floor, allow=True)
@@ -264,17 +264,11 @@ def edit_check(plan: TrainPlan, mapper: Mapper, w: torch.Tensor, judge: Any, str
 def _surrogate(plan: TrainPlan, h) -> Any:
     from pipeline.surrogate_fit import fit_surrogate
 
-    data = all_rows(plan, h.cfg.attributes)
-    model, stats = fit_surrogate(data["w"], data["attrs"], data["identity"], h, seed=plan.cfg.seed)
+    attrs = h.cfg.attributes
+    train, held = (split_rows(plan, attrs, None, held_out) for held_out in (False, True))
+    model, stats = fit_surrogate(train, held, h, seed=plan.cfg.seed)
     print(f"latent surrogates: held-out attribute MSE {stats['held_out_attr_mse_std']:.3f} (standardised), identity cos {stats['held_out_identity_cos']:.3f}")
     return model
-
-
-def all_rows(plan: TrainPlan, attrs: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    paths, fs = plan.readable()
-    rows = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
-    batches = list(rows.map_batches(dense_rows, fn_kwargs={"attributes": attrs, "latent_shape": plan.latent_shape}, batch_size=1024).iter_batches(batch_size=None))
-    return {k: torch.from_numpy(np.concatenate([b[k] for b in batches])) for k in ("w", "attrs", "identity")}
 
 
 def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[str, Any]:
