@@ -12,7 +12,7 @@ from typing import Any
 import ray
 from ray.data import ActorPoolStrategy
 
-from models.open import open_embedder, open_generator, open_labeler
+from models.open import ARCFACE, open_embedder, open_generator, open_labeler
 from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
@@ -20,7 +20,7 @@ from pipeline.progress import Progress
 from pipeline.ray_env import device_for, init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
 from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
-from pipeline.storage import Store
+from pipeline.storage import Store, absolute
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -35,8 +35,14 @@ def _actor_stage(ds: ray.data.Dataset, cls: type, res: StageResources, **kwargs:
     )
 
 
+def for_workers(cfg: DatasetConfig) -> DatasetConfig:
+    """The config as Ray's workers get it: local paths absolute (they run in other directories)."""
+    embedder = ARCFACE + absolute(cfg.embedder[len(ARCFACE):]) if cfg.embedder.startswith(ARCFACE) else cfg.embedder
+    return dataclasses.replace(cfg, generator=absolute(cfg.generator), out=absolute(cfg.out), embedder=embedder)
+
+
 def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, framing: Any) -> ray.data.Dataset:
-    """The whole chain, lazy: one row per written shard comes out of the writer."""
+    """The whole chain, lazy (`cfg` as for_workers gives it): one row per written shard comes out of the writer."""
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
@@ -121,7 +127,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     if finished is not None:
         print(f"dataset already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
-    schema, ids, framing = off_driver(describe, cfg, address=cfg.ray_address, log_dir=cfg.out)
+    schema, ids, framing = off_driver(describe, for_workers(cfg), address=cfg.ray_address, log_dir=cfg.out)
     store.write_json(names.CONFIG, run_header("dataset", cfg, config_hash=cfg.identity_hash(), **ids))
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     done = committed_shards(store, plan)
@@ -132,7 +138,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
         check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
         with Progress(sum(plan.expected(i) for i in todo), "dataset", "row") as bar:
-            for batch in build_dataset(cfg, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in build_dataset(for_workers(cfg), todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
                 for s in batch["stats"]:
                     stats = json.loads(s)
                     done[stats["index"]] = stats

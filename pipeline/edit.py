@@ -26,7 +26,7 @@ from pipeline.progress import Progress
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
 from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
-from pipeline.storage import Store
+from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, identity_cosine, rename_labels
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
@@ -163,7 +163,7 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": ()}, batch_size=None, num_cpus=0.1)
-    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=cfg.mapper, variants=meta["variants"])
+    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"])
     if cfg.render:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         if cfg.relabel:
@@ -174,7 +174,7 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
     encode = functools.partial(edit_shard_files, meta=meta)
     from pipeline.shards import ShardWriter
 
-    return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, layout, encode), batch_size=None,
+    return ds.map_batches(ShardWriter, fn_constructor_args=(absolute(cfg.out), layout, encode), batch_size=None,
                           compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0.1)
 
 
@@ -203,7 +203,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     if finished is not None:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
-    generator = cfg.generator if cfg.generator is not None else doc.get("generator")
+    generator = absolute(cfg.generator if cfg.generator is not None else doc.get("generator"))
     generator_id, framing = off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out)
     if cfg.dataset:
         src, positions, labeled = dataset_source(cfg, doc, attrs)

@@ -13,6 +13,12 @@ from typing import Any
 import pyarrow.fs as pafs
 
 
+def absolute(uri: str | None) -> str | None:
+    """A local path made absolute by the driver before it reaches Ray's workers, which run in other directories
+    (a joined cluster's, or wherever a reused local Ray was started); URIs and None unchanged."""
+    return uri if uri is None or "://" in uri else os.path.abspath(uri)
+
+
 @dataclass(frozen=True)
 class Store:
     """A directory on some filesystem; paths below it are relative POSIX strings."""
