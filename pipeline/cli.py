@@ -80,8 +80,12 @@ def _run_or_print(cfg: object, args: argparse.Namespace, module: str, fn: str) -
     return 0
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return config_from_args(TrainConfig, args, TRAIN_PRESETS[args.preset])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    return _run_or_print(config_from_args(TrainConfig, args, TRAIN_PRESETS[args.preset]), args, "pipeline.train", "run_train")
+    return _run_or_print(train_config(args), args, "pipeline.train", "run_train")
 
 
 def cmd_train_regressor(args: argparse.Namespace) -> int:

@@ -114,6 +114,7 @@ class RegressorTrainConfig:
     num_workers: int = 2
     use_gpu: bool = False
     cpus_per_worker: float = 0.5
+    feature_actors: int = 2  # Ray Data actors computing the frozen trunk's features (once, before the epochs)
     batch_size: int = 64  # per worker
     epochs: int = 40  # of the head on precomputed features: cheap
     lr: float = 1e-3
@@ -121,7 +122,7 @@ class RegressorTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.num_workers < 1:
+        if min(self.epochs, self.batch_size, self.num_workers, self.feature_actors) < 1:
             raise ValueError(f"invalid regressor training config {self}")
 
 
@@ -132,5 +133,5 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 }
 REGRESSOR_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "tiny": {"epochs": 2, "batch_size": 8},
+    "tiny": {"epochs": 2, "batch_size": 8, "feature_actors": 1},
 }

@@ -84,7 +84,7 @@ def run_train_regressor(cfg: RegressorTrainConfig) -> Path:
     rows = (ray.data.read_webdataset(tars, filesystem=fs)
             .map_batches(wds_rows, fn_kwargs={"attributes": attrs, "image_ext": manifest["image_format"]}, batch_size=256, num_cpus=0.25)
             .map_batches(TrunkFeatures, fn_constructor_kwargs={"framing": box, "trunk_layers": 48}, batch_size=res.batch_size,
-                         compute=ray.data.ActorPoolStrategy(size=2), num_cpus=res.num_cpus)
+                         compute=ray.data.ActorPoolStrategy(size=cfg.feature_actors), num_cpus=res.num_cpus)
             .materialize())  # features are small: compute once, reuse for every epoch
     train = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": False}, batch_size=None, num_cpus=0.25)
     val = rows.map_batches(holdout_split, fn_kwargs={"every": cfg.holdout_every, "held_out": True}, batch_size=None, num_cpus=0.25)
