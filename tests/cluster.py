@@ -67,17 +67,25 @@ class Cluster:
         # its own session: every process of the node (agents included) keeps that session id, whoever its parent
         p = subprocess.Popen(cmd, env=self.env(node), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)
+        self.sessions[node] = p.pid  # before any failure: stop() finds what a failed start left
         out, _ = p.communicate(timeout=180)
         if p.returncode != 0:
             raise RuntimeError(f"ray start ({name}) failed: {out[-3000:]}")
-        self.sessions[node] = p.pid
 
     def start(self) -> Cluster:
+        """The head, then one worker node; a start that fails stops whatever it had started."""
+        try:
+            self._start_nodes()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _start_nodes(self) -> None:
         self._start("--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp}", "--include-dashboard=true",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
                     f"--ray-client-server-port={free_port()}", cpus=self.head_cpus, name="head_node", node="head")
         self.add_worker("worker-1")
-        return self
 
     def add_worker(self, node: str) -> None:
         """Join one more worker node (a replacement after a node was lost, as an autoscaler would)."""

@@ -21,9 +21,19 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
+def start_cluster() -> Cluster:
+    """A started cluster; one more try on a fresh one if the first does not start (under load a node's raylet can
+    miss the 30 s Ray allows it to register, "The current node timed out during startup")."""
+    try:
+        return Cluster().start()
+    except RuntimeError as e:
+        print(f"the test cluster did not start, starting another: {str(e).splitlines()[-1]}")
+        return Cluster().start()
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster().start()
+    c = start_cluster()
     # the nodes run this environment, as a cluster image built from it would: the runtime env installs nothing
     # (with a virtualenv-based Ray a pip runtime env clones the whole environment, torch included, per node)
     c.runtime_env = REPO / "jobs" / "runtime_env.image.yaml"

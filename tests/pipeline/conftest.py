@@ -31,17 +31,22 @@ def tiny_mapper(tiny_data) -> str:
     return str(run_train(cfg))
 
 
-SMILE_STEPS = 120  # 60 steps moved smiling by +0.039..+0.0001 at +0.3 (flaky); 120 seeded steps give about +-0.12
+# 120 seeded steps move smiling by about +-0.12 on held-out faces (60 steps: +0.039..+0.0001 at +0.3, flaky)
+SMILING = ["--attrs", "smiling", "--steps", "120", "--batch-size", "4", "--identity-rows", "2", "--num-workers", "2",
+           "--checkpoint-every", "40", "--val-rows", "4", "--fidelity-rows", "16", "--max-failures", "1"]
 
 
 @pytest.fixture(scope="session")
 def smiling_mapper(tiny_data) -> dict[str, object]:
-    """A short single-worker run on smiling with the ported critic: the mapper that must move smiling (trained once
-    for the training test and the web editor's tests). Its run directory sits in <root>/runs, as under runs/."""
-    from pipeline.train import run_train
+    """The mapper that must move smiling: 2-worker DDP with the ported critic, trained once for the training tests
+    and the web editor's, from the CLI as a user runs it and through two faults by pid (tests/faults.py): a Ray
+    Train worker killed mid-run, then the driver, then the same command again. Its run directory sits in
+    <root>/runs, as under runs/."""
+    from pipeline.cli import build_parser, train_config
+    from tests.faults import train_through_two_faults
 
     runs = tiny_data["root"] + "/runs"
-    cfg = TrainConfig(dataset=tiny_data["dataset"], attributes=("smiling",), steps=SMILE_STEPS, batch_size=8, identity_rows=4,
-                      checkpoint_every=SMILE_STEPS, val_rows=4, fidelity_rows=16, num_workers=1, cpus_per_worker=1.0,
-                      out=runs + "/train-smiling")
-    return {"cfg": cfg, "export": str(run_train(cfg)), "runs": runs, "dataset": tiny_data["dataset"]}
+    args = [*SMILING, "--dataset", tiny_data["dataset"], "--out", runs + "/train-smiling"]
+    cfg = train_config(build_parser()[0].parse_args(["train", *args]))
+    faults = train_through_two_faults(args, cfg.out)
+    return {"cfg": cfg, "export": cfg.out + "/export", "runs": runs, "dataset": tiny_data["dataset"], "faults": faults}

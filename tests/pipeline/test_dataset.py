@@ -6,10 +6,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +18,16 @@ import pytest
 
 from pipeline.config import DATASET_PRESETS, DatasetConfig, StageResources
 from pipeline.manifest import read_manifest, verify_manifest
+from tests.cli import run_main
+from tests.faults import command, find_worker, ray_processes_of, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny(out: Path, **kw) -> DatasetConfig:
-    return DatasetConfig(**{**DATASET_PRESETS["tiny"], "out": str(out), **kw})
+    """The tiny preset at 64 rows: the config of the session's tiny dataset (tests/pipeline/conftest.py)."""
+    return DatasetConfig(**{**DATASET_PRESETS["tiny"], "num_samples": 64, "out": str(out), **kw})
 
 
 def rows(out: Path) -> pd.DataFrame:
@@ -32,17 +35,17 @@ def rows(out: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(ray_local, tmp_path_factory):
-    from pipeline.dataset import run_dataset
-
+def tiny_dataset(tiny_data, tmp_path_factory):
+    """A copy of the session's tiny dataset, which this module's tests grow and rewrite."""
     out = tmp_path_factory.mktemp("ds") / "tiny"
-    run_dataset(tiny(out))
+    shutil.copytree(tiny_data["dataset"], out)
+    assert tiny(out).identity_hash() == read_manifest(str(out))["config_hash"]  # the config these tests rerun with
     return out
 
 
 def test_manifest_checks_out(tiny_dataset):
     m = read_manifest(str(tiny_dataset))
-    assert m["num_rows"] == 48 and len(m["shards"]) == 3
+    assert m["num_rows"] == 64 and len(m["shards"]) == 4
     assert verify_manifest(str(tiny_dataset)) == []
     assert {"age", "young", "male", "smiling", "happy"} <= set(m["attributes"])
     assert m["generator_id"].startswith("dcgan-digiface-") and m["embedder_id"]
@@ -54,12 +57,12 @@ def test_readers_agree(tiny_dataset):
     import webdataset as wds
 
     df = rows(tiny_dataset)
-    assert df["seed"].tolist() == list(range(48))
+    assert df["seed"].tolist() == list(range(64))
     assert np.all((df["age"] >= 0) & (df["age"] <= 81))
     assert np.allclose(np.stack(df["identity"]).dot(np.stack(df["identity"])[0])[0], 1, atol=1e-4)
-    assert ray.data.read_parquet(str(tiny_dataset / "parquet")).count() == 48
+    assert ray.data.read_parquet(str(tiny_dataset / "parquet")).count() == 64
     ray_wds = ray.data.read_webdataset(str(tiny_dataset / "wds")).take_all()
-    assert len(ray_wds) == 48 and {"png", "npy", "json"} <= set(ray_wds[0])
+    assert len(ray_wds) == 64 and {"png", "npy", "json"} <= set(ray_wds[0])
     tars = sorted(str(p) for p in (tiny_dataset / "wds").glob("*.tar"))
     samples = list(wds.WebDataset(tars, shardshuffle=False).decode("rgb8"))
     first = next(s for s in samples if s["__key__"] == "000000000000")
@@ -74,11 +77,11 @@ def test_rerun_is_a_noop_and_grow_adds_shards(tiny_dataset, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in (tiny_dataset / "parquet").iterdir()}
     run_dataset(tiny(tiny_dataset))
     assert "already complete" in capsys.readouterr().out
-    m = run_dataset(tiny(tiny_dataset, num_samples=56))
-    assert m["num_rows"] == 56 and len(m["shards"]) == 4
+    m = run_dataset(tiny(tiny_dataset, num_samples=72))
+    assert m["num_rows"] == 72 and len(m["shards"]) == 5
     after = {p.name: p.stat().st_mtime_ns for p in (tiny_dataset / "parquet").iterdir()}
     assert all(after[k] == v for k, v in before.items())  # old shards untouched
-    assert rows(tiny_dataset)["seed"].tolist() == list(range(56))
+    assert rows(tiny_dataset)["seed"].tolist() == list(range(72))
 
 
 def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny_dataset):
@@ -94,51 +97,21 @@ def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny
     np.testing.assert_allclose(np.stack(a["identity"]), np.stack(b["identity"]), atol=1e-3)
 
 
-def _cli(*args: str, **kw) -> subprocess.Popen:
-    env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "dataset", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
-
-
-def ray_processes_of(driver: int) -> list[int]:
-    """Live processes started by the local Ray of driver pid `driver`: tagged by pipeline/ray_env.py, and the
-    agents (untagged: their titles overwrite their environment) by their open files in the same session."""
-    from pipeline.ray_env import OWNER_ENV, processes_with_env, with_their_sessions
-
-    return with_their_sessions([pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")])
-
-
-def _cmdline(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    return ""
-
-
-def _wait(cond, proc: subprocess.Popen, timeout: float = 240) -> None:
-    """Poll `cond` until it holds, the process ends, or `timeout` seconds pass."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and not cond():
-        time.sleep(0.2)
-
-
 def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninterrupted_run(tmp_path, tiny_dataset):
     """Two faults by pid in one run: a label-stage actor killed mid-run (a worker lost on a cluster: Ray restarts it
     and retries its batches), then the driver (its local Ray orphaned); the re-run stops the orphans, finishes the
     missing shards, and the dataset equals an uninterrupted run, every seed once."""
     out = tmp_path / "killed"
     shards = lambda: len(list((out / "stats").glob("*.json")))  # noqa: E731
-    proc = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "64")
-    victim = []
-    _wait(lambda: shards() >= 1 and bool(victim.extend(p for p in ray_processes_of(proc.pid) if "LabelAttributes" in _cmdline(p)) or victim), proc)
-    assert victim, "no label actor was found while the job ran"
-    os.kill(victim[0], signal.SIGKILL)
-    _wait(lambda: shards() >= 2, proc)  # the stage recovered: another shard committed after the kill
+    proc = command("dataset", "--preset", "tiny", "--out", str(out), "--num-samples", "64")
+    os.kill(find_worker(proc, "LabelAttributes", lambda: shards() >= 1, 240), signal.SIGKILL)
+    wait_for(lambda: shards() >= 2, proc)  # the stage recovered: another shard committed after the kill
     assert proc.poll() is None and shards() < 4, "the run ended before its driver could be killed"
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: its local Ray is orphaned
     proc.wait()
     assert not (out / "manifest.json").exists()
     left = ray_processes_of(proc.pid)
-    done = _cli("--preset", "tiny", "--out", str(out), "--num-samples", "64")
+    done = command("dataset", "--preset", "tiny", "--out", str(out), "--num-samples", "64")
     stdout, stderr = done.communicate(timeout=300)
     assert done.returncode == 0, stderr[-2000:]
     survivors = ray_processes_of(proc.pid)
@@ -148,9 +121,9 @@ def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninte
     assert verify_manifest(str(out)) == []
     b = rows(out)
     assert b["seed"].tolist() == list(range(64))  # every seed exactly once
-    a = rows(tiny_dataset).iloc[:48]
-    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"].iloc[:48]))
-    np.testing.assert_allclose(a["age"], b["age"].iloc[:48], atol=1e-3)
+    a = rows(tiny_dataset).iloc[:64]
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    np.testing.assert_allclose(a["age"], b["age"], atol=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -160,14 +133,19 @@ def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninte
     (["--generator", "/nonexistent/ffhq.pkl"], "not found"),
     (["--generator", "GARBAGE"], "neither a torch checkpoint nor a pickle"),
 ])
-def test_bad_input_one_line_error(args, message, tmp_path):
+def test_bad_input_one_line_error(args, message, tmp_path, capsys):
     (tmp_path / "garbage.pt").write_text("not a network")
     args = [str(tmp_path / "garbage.pt") if a == "GARBAGE" else a for a in args]
-    argv = ["--preset", "tiny", "--out", str(tmp_path / "new" / "x"), *args]
-    p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2
-    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--out", str(tmp_path / "new" / "x"), *args)
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "new").exists()  # a failed command leaves no directory it created
+
+
+def test_a_bad_flag_value_is_one_line_from_a_real_process(tmp_path):
+    """The whole command as a user runs it (a new interpreter, its imports and warnings): still one line."""
+    p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", "--preset", "tiny", "--out", str(tmp_path / "x"), "--psi", "1.5"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.strip() == "error: --psi must be in [0, 1], got 1.5", p.stderr
 
 
 def test_existing_dataset_with_other_config_is_refused_and_untouched(tiny_dataset):
@@ -179,22 +157,22 @@ def test_existing_dataset_with_other_config_is_refused_and_untouched(tiny_datase
     assert {p: p.stat().st_mtime_ns for p in tiny_dataset.rglob("*") if p.is_file()} == snapshot
 
 
-def test_no_images_and_a_user_arcface_keep_latents_labels_and_identity(ray_local, tmp_path):
+def test_no_images_and_a_user_arcface_keep_latents_labels_and_identity(ray_local, tmp_path, monkeypatch):
+    """Relative paths too: they mean the user's directory, not the one the Ray workers run in."""
     from pipeline.dataset import run_dataset
     from tests.arcface_ckpt import write_tiny_arcface
 
-    arcface = write_tiny_arcface(tmp_path / "model_ir_se.pth")  # a user's pSp-layout checkpoint (tiny widths)
-    cfg = dataclasses.replace(tiny(tmp_path / "noimg", num_samples=16), image_format="none", embedder=f"arcface:{arcface}")
+    write_tiny_arcface(tmp_path / "model_ir_se.pth")  # a user's pSp-layout checkpoint (tiny widths)
+    monkeypatch.chdir(tmp_path)
+    cfg = dataclasses.replace(tiny(Path("noimg"), num_samples=16), image_format="none", embedder="arcface:model_ir_se.pth")
     m = run_dataset(cfg)
-    assert "image" not in {c["name"] for c in m["schema"]} and verify_manifest(cfg.out) == []
+    assert "image" not in {c["name"] for c in m["schema"]} and verify_manifest(str(tmp_path / "noimg")) == []
     df = rows(tmp_path / "noimg")
     assert "age" in df.columns and np.stack(df["identity"]).shape == (16, 32) and m["embedder_id"].startswith("arcface-ir-se")
 
 
-def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(tmp_path):
+def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(ray_local, tmp_path, capsys):
     """An actor pool asking for GPUs a local Ray does not have would wait forever: refused before any work."""
-    argv = ["--preset", "tiny", "--out", str(tmp_path / "gpu"), "--render-gpus", "64"]
-    p = subprocess.run([sys.executable, "-m", "pipeline", "dataset", *argv], cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert p.returncode == 2 and "GPUs but this machine's Ray has" in p.stderr, p.stderr[-1000:]
-    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--out", str(tmp_path / "gpu"), "--render-gpus", "64")
+    assert rc == 2 and "GPUs but this machine's Ray has" in err and len(err.strip().splitlines()) == 1, err
     assert not list((tmp_path / "gpu").glob("stats/*"))  # no shard was started

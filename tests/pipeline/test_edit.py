@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import StageResources
 from pipeline.edit_config import EditConfig, variants
+from tests.cli import run_main
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
@@ -23,13 +24,25 @@ def edits(out: str) -> pd.DataFrame:
     return pd.read_parquet(Path(out) / "parquet").sort_values(["id", "variant"]).reset_index(drop=True)
 
 
-def test_sweep_rows_and_zero_delta_is_the_input(tiny_data, tiny_mapper, tmp_path):
-    from pipeline.edit import run_edit
+def test_sweep_rows_on_s3(tiny_data, tiny_mapper, s3_server):
+    """Dataset, mapper export and edits all on object storage (a real S3 server, moto), as jobs/ submit them."""
+    import pyarrow.fs as pafs
 
-    out = str(tmp_path / "sweep")
-    m = run_edit(EditConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], sweep="young=-0.2:0.2:3",
-                            delta=("smiling=0.1",), out=out, max_rows=8, shard_size=3, relabel=True))
-    df = edits(out)
+    from pipeline.edit import run_edit
+    from pipeline.manifest import verify_manifest
+    from pipeline.storage import Store
+
+    src = f"s3://key:secret@bucket/datasets/tiny?{s3_server}"
+    s3, root = pafs.FileSystem.from_uri(src)
+    s3.create_dir("bucket")
+    pafs.copy_files(tiny_data["dataset"], root, destination_filesystem=s3)
+    mapper = f"s3://key:secret@bucket/runs/tiny/export?{s3_server}"
+    pafs.copy_files(tiny_mapper, "bucket/runs/tiny/export", destination_filesystem=s3)
+    out = f"s3://key:secret@bucket/edits/sweep?{s3_server}"
+    m = run_edit(EditConfig(mapper=mapper, dataset=src, sweep="young=-0.2:0.2:3", delta=("smiling=0.1",), out=out, max_rows=8,
+                            shard_size=3, relabel=True))
+    assert verify_manifest(out) == [] and Store(out).read_json("manifest.json")["num_rows"] == 24
+    df = pd.read_parquet(Store(out).path("parquet"), filesystem=s3).sort_values(["id", "variant"]).reset_index(drop=True)
     assert m["num_rows"] == 24 and len(df) == 24 and len(m["shards"]) == 3
     assert sorted(df["variant"].unique()) == [0, 1, 2] and np.allclose(sorted(df["delta_young"].unique()), [-0.2, 0, 0.2])
     zero = df[df.delta_young == 0]
@@ -55,11 +68,7 @@ def test_delta_zero_returns_the_input_exactly_and_edits_do_not_depend_on_batch_s
     assert not np.allclose(np.stack(moved["w"]), np.stack(src.loc[moved["id"], "w"]))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", "edit", *args], cwd=REPO, capture_output=True, text=True, timeout=180)
-
-
-def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path):
+def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path, capsys):
     bad_shape, nan = tmp_path / "bad.npy", tmp_path / "nan.npy"
     np.save(bad_shape, np.zeros((4, 3, 100), np.float32))
     lat = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
@@ -77,10 +86,11 @@ def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path)
     ]
     for args, message in cases:
         out = tmp_path / f"out{len(message)}"
-        p = _cli(*args, "--out", str(out))
-        assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        rc, err = run_main(capsys, "edit", *args, "--out", str(out))
+        assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()  # refused before any work: not even the directory is left
-    assert "rows [2, 4]" in _cli("--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1", "--out", str(tmp_path / "n2")).stderr
+    assert "rows [2, 4]" in run_main(capsys, "edit", "--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1",
+                                     "--out", str(tmp_path / "n2"))[1]
 
 
 def test_imported_latents_are_labeled_then_edited(tiny_mapper, tmp_path):
@@ -107,27 +117,6 @@ def test_labeled_parquet_latents_keep_their_labels_and_get_an_identity_cosine(ti
     run_edit(EditConfig(mapper=tiny_mapper, latents=str(tmp_path / "lab.parquet"), delta=("smiling=0.2",), out=str(tmp_path / "lab")))
     df = edits(str(tmp_path / "lab"))
     assert np.allclose(df["src_young"], [0.1, 0.5, 0.9]) and df["identity_cos"].between(0.3, 1.0001).all()
-
-
-def test_s3_round_trip(tiny_data, tiny_mapper, s3_server):
-    import pyarrow.fs as pafs
-
-    from pipeline.edit import run_edit
-    from pipeline.manifest import verify_manifest
-
-    src = f"s3://key:secret@bucket/datasets/tiny?{s3_server}"
-    s3, root = pafs.FileSystem.from_uri(src)
-    s3.create_dir("bucket")
-    pafs.copy_files(tiny_data["dataset"], root, destination_filesystem=s3)
-    mapper = f"s3://key:secret@bucket/runs/tiny/export?{s3_server}"  # as jobs/ submit it: the export on object storage
-    pafs.copy_files(tiny_mapper, "bucket/runs/tiny/export", destination_filesystem=s3)
-    out = f"s3://key:secret@bucket/edits/young?{s3_server}"
-    m = run_edit(EditConfig(mapper=mapper, dataset=src, delta=("young=0.2",), out=out, max_rows=10, relabel=False))
-    assert m["num_rows"] == 10
-    from pipeline.storage import Store
-
-    assert Store(out).read_json("manifest.json")["num_rows"] == 10
-    assert verify_manifest(out) == []
 
 
 def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import shlex
-import subprocess
-import sys
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.pipeline.serve.conftest import REPO, UPLOAD_LIMIT, call
+from tests.cli import run_main
+from tests.pipeline.serve.conftest import UPLOAD_LIMIT, call
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SEED = 7
@@ -60,8 +58,9 @@ def test_an_edit_moves_smiling_and_keeps_the_face(server):
     assert not np.array_equal(pixels(edited["image"]), pixels(face["image"])) and "pipeline edit" in edited["command"]
 
 
-def test_downloads_reproduce_in_the_batch_job(server, tmp_path):
-    """The page's command, run as printed next to the downloaded Parquet, gives the downloaded edited latent."""
+def test_downloads_reproduce_in_the_batch_job(server, tmp_path, monkeypatch, capsys):
+    """The page's command, run as printed (through the CLI's entry point, in the directory of the downloaded
+    Parquet), gives the downloaded edited latent."""
     url, query = server["url"], q(server, smiling=+0.3)
     edited = call(f"{url}/api/edit?{query}")[1]
     npy = np.load(io.BytesIO(call(f"{url}/api/download/edit.npy?{query}")[1]), allow_pickle=False)
@@ -70,9 +69,9 @@ def test_downloads_reproduce_in_the_batch_job(server, tmp_path):
     (tmp_path / f"face-seed-{SEED}.parquet").write_bytes(call(f"{url}/api/download/original.parquet?{q(server)}")[1])
     cmd = shlex.split(edited["command"])
     assert cmd[:4] == ["python", "-m", "pipeline", "edit"]
-    p = subprocess.run([sys.executable, *cmd[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert p.returncode == 0, p.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    rc, err = run_main(capsys, *cmd[3:])
+    assert rc == 0, err[-2000:]
     out = pd.read_parquet(tmp_path / f"data/edits/face-seed-{SEED}" / "parquet")
     assert np.allclose(np.asarray(out.w[0], np.float32).reshape(npy.shape), npy, atol=1e-6)
 

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from pipeline.serve.config import ServeConfig
-from tests.pipeline.serve.conftest import REPO
+from tests.cli import run_main
+from tests.pipeline.serve.conftest import REPO, free_port
 
 
 def serve(*args: str) -> subprocess.CompletedProcess:
@@ -22,12 +23,18 @@ def test_bad_settings(kwargs):
         ServeConfig(**kwargs)
 
 
-def test_missing_mapper_empty_runs_and_taken_port(tmp_path):
+@pytest.mark.parametrize("args, message", [
+    (["--mapper", "NOPE"], "is not a readable mapper export"),
+    (["--runs", "EMPTY"], "no mapper export under"),
+])
+def test_missing_mapper_and_empty_runs(args, message, tmp_path, capsys):
+    args = [str(tmp_path / "nope") if a == "NOPE" else str(tmp_path) if a == "EMPTY" else a for a in args]
+    rc, err = run_main(capsys, "serve", *args, "--port", str(free_port()))
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_taken_port_is_one_line_from_a_real_process(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
-        port = str(taken.getsockname()[1])
-        cases = {"is not a readable mapper export": serve("--mapper", str(tmp_path / "nope"), "--port", str(int(port) + 1)),
-                 "no mapper export under": serve("--runs", str(tmp_path), "--port", str(int(port) + 1)),
-                 "cannot listen on 127.0.0.1": serve("--runs", str(tmp_path), "--port", port)}
-    for message, p in cases.items():
-        assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        p = serve("--runs", str(tmp_path), "--port", str(taken.getsockname()[1]))
+    assert p.returncode == 2 and "cannot listen on 127.0.0.1" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
