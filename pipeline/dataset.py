@@ -127,7 +127,8 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     if finished is not None:
         print(f"dataset already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
-    schema, ids, framing = off_driver(describe, for_workers(cfg), address=cfg.ray_address, log_dir=cfg.out)
+    workers = for_workers(cfg)
+    schema, ids, framing = off_driver(describe, workers, address=cfg.ray_address, log_dir=cfg.out)
     store.write_json(names.CONFIG, run_header("dataset", cfg, config_hash=cfg.identity_hash(), **ids))
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     done = committed_shards(store, plan)
@@ -138,7 +139,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
         check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
         with Progress(sum(plan.expected(i) for i in todo), "dataset", "row") as bar:
-            for batch in build_dataset(for_workers(cfg), todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in build_dataset(workers, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
                 for s in batch["stats"]:
                     stats = json.loads(s)
                     done[stats["index"]] = stats

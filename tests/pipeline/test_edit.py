@@ -20,8 +20,11 @@ pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def edits(out: str) -> pd.DataFrame:
-    return pd.read_parquet(Path(out) / "parquet").sort_values(["id", "variant"]).reset_index(drop=True)
+def edits(out: str, filesystem=None) -> pd.DataFrame:
+    """An edit job's rows in (id, variant) order; `filesystem`: the pyarrow one of an object-store `out`."""
+    from pipeline.storage import Store
+
+    return pd.read_parquet(Store(out).path("parquet"), filesystem=filesystem).sort_values(["id", "variant"]).reset_index(drop=True)
 
 
 def test_sweep_rows_on_s3(tiny_data, tiny_mapper, s3_server):
@@ -42,7 +45,7 @@ def test_sweep_rows_on_s3(tiny_data, tiny_mapper, s3_server):
     m = run_edit(EditConfig(mapper=mapper, dataset=src, sweep="young=-0.2:0.2:3", delta=("smiling=0.1",), out=out, max_rows=8,
                             shard_size=3, relabel=True))
     assert verify_manifest(out) == [] and Store(out).read_json("manifest.json")["num_rows"] == 24
-    df = pd.read_parquet(Store(out).path("parquet"), filesystem=s3).sort_values(["id", "variant"]).reset_index(drop=True)
+    df = edits(out, s3)
     assert m["num_rows"] == 24 and len(df) == 24 and len(m["shards"]) == 3
     assert sorted(df["variant"].unique()) == [0, 1, 2] and np.allclose(sorted(df["delta_young"].unique()), [-0.2, 0, 0.2])
     zero = df[df.delta_young == 0]
