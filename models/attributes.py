@@ -8,9 +8,12 @@ regression targets, so an edit request of "Δattribute" always stays in the labe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the catalog is read by the CLI before it parses: no torch import for it
+    import torch
 
 LABELERS = ("age-gender", "emotion")
 # fer's class order (fer.FER._get_labels): the emotion net's softmax columns in this order.

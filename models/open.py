@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from models.attributes import LABELERS
-from models.framing import Framing
-from models.generator import Generator
 from models.weights import fetch
+
+if TYPE_CHECKING:  # names only: config checks (check_embedder) must not import torch
+    from models.framing import Framing
+    from models.generator import Generator
 
 EMBEDDERS = ("sface", "arcface:<checkpoint>")  # identity embedders a dataset can run
 ARCFACE = "arcface:"  # + a path or URI of a pSp/e4e-layout IR-SE state dict (model_ir_se50.pth): users bring it

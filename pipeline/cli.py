@@ -120,9 +120,9 @@ def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module
 
 def config_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
     from pipeline.bench.config import BenchConfig
-    from pipeline.direction_probe import ProbeConfig
-    from pipeline.edit_one import EditOneConfig
-    from pipeline.evaluation import EvalConfig
+    from pipeline.edit_one_config import EditOneConfig
+    from pipeline.eval_config import EvalConfig
+    from pipeline.probe_config import ProbeConfig
     from pipeline.serve.config import ServeConfig
 
     return {"edit-one": config_command(sub, "edit-one", EditOneConfig, "pipeline.edit_one", "edit_one",

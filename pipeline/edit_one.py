@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 from models.generator import broadcast_ws
 from models.mapper import edit_in_passes, load_mapper, request
 from pipeline.edit_config import parse_changes
+from pipeline.edit_one_config import EditOneConfig
 from pipeline.judge import Judge, export_labelers
 from pipeline.train_report import image_grid
 from stages.latents import seed_z
@@ -34,25 +34,6 @@ def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], 
         for j, text in enumerate([title, *lines]):
             draw.text((i * size + 6, size + 4 + j * line), text, fill="black", font=font)
     return canvas
-
-
-@dataclass(frozen=True)
-class EditOneConfig:
-    """`python -m pipeline edit-one`: one seed, one requested change, one before/after sheet with the readings."""
-
-    mapper: str  # mapper export directory or URI
-    seed: int
-    delta: tuple[str, ...]  # e.g. smiling=+0.5,young=+0.2 (attribute units)
-    psi: float | None = None  # default: the psi of the mapper's dataset
-    out: str | None = None  # PNG path; default edit-<seed>.png
-    passes: int = 1  # 1 = the mapper's one forward pass; more re-read the attributes and ask for what is left
-    refine_steps: int = 0  # > 0: then that many gradient steps on the training critic (pipeline/refine.py; ~1 s a face on CPU)
-
-    def __post_init__(self) -> None:
-        if self.passes < 1 or self.refine_steps < 0:
-            raise ValueError(f"--passes must be >= 1 and --refine-steps >= 0, got {self.passes} and {self.refine_steps}")
-        if not parse_changes(self.delta):  # also: unparsable changes are an error here, before any model loads
-            raise ValueError("edit-one needs a --delta, e.g. smiling=+0.5,young=+0.2")
 
 
 def _method(cfg: EditOneConfig) -> str:

@@ -13,9 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import ray
-import ray.data
-
 from pipeline.redact import RedactingFormatter
 
 _VERBOSE = False
@@ -137,6 +134,9 @@ def reap_orphans() -> list[int]:
 def init_ray(address: str | None, log_dir: str | Path | None = None, object_store_memory: int | None = None) -> None:
     """Join `address` (or RAY_ADDRESS); otherwise start a local Ray (its object store `object_store_memory` bytes,
     default Ray's). Reuses one already started."""
+    import ray  # here, not at the top: the CLI reads set_verbose before it knows a job runs
+    import ray.data
+
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -164,6 +164,7 @@ def object_store_report() -> dict[str, int] | None:
     """The object store's totals since Ray started (bytes): capacity, in use, spilled to disk and restored, and
     what fell back to plain memory; None where Ray does not say (it is Ray's internal API)."""
     try:
+        import ray
         from ray._private.internal_api import get_memory_info_reply, get_state_from_address
 
         st = get_memory_info_reply(get_state_from_address(ray.get_runtime_context().gcs_address)).store_stats
@@ -191,6 +192,8 @@ def off_driver(fn: Callable[..., T], *args: Any, address: str | None = None, log
     weights), in this process otherwise (so bad input fails before a local Ray starts)."""
     if not on_cluster(address):
         return fn(*args)
+    import ray
+
     init_ray(address, log_dir)
     try:
         return ray.get(ray.remote(num_cpus=0.1)(fn).remote(*args))

@@ -39,3 +39,26 @@ def test_every_command_has_a_dry_run_that_prints_its_config(capsys):
         assert isinstance(doc, dict) and doc, command
     assert doc["only"] == ["edit", "serve"]
     assert set(handlers) - set(argvs) == {"verify"}  # every command that runs a job has --dry-run
+
+
+def test_flags_are_checked_before_torch_or_ray_is_imported():
+    """A mistyped flag or a --dry-run answers at once: neither torch nor Ray (seconds of imports) is loaded for it."""
+    import json
+    import subprocess
+    import sys
+
+    probe = """import contextlib, io, json, sys
+from pipeline.cli import main
+try:
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(json.loads(sys.argv[1]))
+except SystemExit as e:
+    rc = e.code
+print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))"""
+    cases = {("dataset", "--bogus"): 2, ("train", "--steps", "x"): 2, ("eval", "--mapper", "m", "--bogus"): 2,
+             ("edit-one", "--mapper", "m", "--seed", "1", "--delta", "smiling=0.2", "--dry-run"): 0,
+             ("probe", "--dry-run"): 0, ("train", "--attrs", "young,smiling", "--dry-run"): 0,
+             ("edit", "--mapper", "m", "--dry-run"): 0, ("dataset", "--dry-run"): 0}
+    for argv, code in cases.items():  # argparse exits the process on a bad flag: one interpreter per case
+        out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True, text=True)
+        assert json.loads(out.stdout.splitlines()[-1]) == [code, []], (argv, out.stdout, out.stderr[-300:])

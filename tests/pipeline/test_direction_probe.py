@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.direction_probe import ProbeConfig, fit_field, fixed_direction, mean_cosine, run_probe
+from pipeline.direction_probe import fit_field, fixed_direction, mean_cosine, run_probe
+from pipeline.probe_config import ProbeConfig
 
 
 def test_mean_cosine_skips_saturated_faces():

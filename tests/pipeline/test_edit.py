@@ -125,7 +125,8 @@ def test_labeled_parquet_latents_keep_their_labels_and_get_an_identity_cosine(ti
 def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
     from PIL import Image
 
-    from pipeline.edit_one import EditOneConfig, edit_one
+    from pipeline.edit_one import edit_one
+    from pipeline.edit_one_config import EditOneConfig
 
     path = edit_one(EditOneConfig(tiny_mapper, 42, ("smiling=0.3",), out=str(tmp_path / "one.png")))
     img = np.asarray(Image.open(path).convert("L"))
@@ -175,7 +176,8 @@ def _smiling_after(printed: str) -> float:
 
 
 def test_edit_one_critic_steps_go_further_than_the_pass_and_need_the_ported_critic(smiling_mapper, tiny_mapper, tmp_path, capsys):
-    from pipeline.edit_one import EditOneConfig, edit_one
+    from pipeline.edit_one import edit_one
+    from pipeline.edit_one_config import EditOneConfig
 
     got = {}
     for steps in (0, 6):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation import EvalConfig, run_eval
+from pipeline.eval_config import EvalConfig
+from pipeline.evaluation import run_eval
 
 
 def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path):
