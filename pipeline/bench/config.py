@@ -16,9 +16,12 @@ class BenchConfig:
     out: str = "runs/bench/report.json"
     dataset: str = "data/default"  # for the train and edit benchmarks
     mapper: str | None = None  # export for the edit and serve benchmarks; default: the newest under runs/
+    repeats: int = 3  # runs of each suite: the report gives each figure's median and [min, max] (and keeps every run)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.only) - set(SUITES))
+        if self.repeats < 1:
+            raise ValueError(f"--repeats must be >= 1, got {self.repeats}")
         if unknown or not self.only:
             raise ValueError(f"unknown bench suite {unknown[0] if unknown else '(none)'!r} (choose from {', '.join(SUITES)})")
 

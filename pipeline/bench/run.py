@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,37 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     if path.exists():  # --only re-runs some suites and keeps the others' last results
         report = {**json.loads(path.read_text()), **report}
     for suite in only:
-        t0 = time.time()
-        report[suite] = _suite(suite, dataset, mapper)
+        t0, runs = time.time(), []
+        for i in range(cfg.repeats):
+            runs.append(_suite(suite, dataset, mapper))
+            print(f"{suite}: run {i + 1}/{cfg.repeats} done", flush=True)
+            if runs[-1].get("available") is False:  # nothing was measured (the GPU suite without a GPU)
+                break
+        report[suite] = summarise_runs(runs)
         report[suite]["bench_seconds"] = round(time.time() - t0, 1)
         path.write_text(json.dumps(report, indent=2))  # partial reports survive a later failure
         print(f"{suite}: {json.dumps(report[suite])}")
     print(f"report written to {path}")
     return report
+
+
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A suite's repeated runs as one result: each figure the median over runs (ratios are taken within a run,
+    then their median), `range` its [min, max], `runs` every run as measured."""
+    median, spread = median_of(runs)
+    return {**median, "repeats": len(runs), "range": spread, "runs": runs}
+
+
+def median_of(values: list[Any]) -> tuple[Any, Any]:
+    """(median, [min, max]) of one figure over runs; dicts figure by figure; a non-number: the first run's, no range."""
+    first = values[0]
+    if isinstance(first, dict):
+        both = {k: median_of([v[k] for v in values]) for k in first}
+        return {k: m for k, (m, _) in both.items()}, {k: s for k, (_, s) in both.items() if s is not None}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        xs = sorted(float(v) for v in values)
+        return statistics.median(xs), [xs[0], xs[-1]]
+    return first, None
 
 
 def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:

@@ -27,3 +27,16 @@ def test_the_gpu_suite_says_so_without_a_gpu_and_the_report_keeps_other_suites(t
 def test_unknown_suites_are_refused():
     with pytest.raises(ValueError, match="unknown bench suite 'gpus'"):
         BenchConfig(only=("gpus",))
+
+
+def test_repeated_runs_give_each_figure_its_median_and_range():
+    from pipeline.bench.run import summarise_runs
+
+    runs = [{"ratio": r, "n": 1024, "note": "same", "flag": True, "inner": {"rows_per_s": s}}
+            for r, s in ((0.8, 30.0), (0.5, 10.0), (0.6, 20.0))]
+    out = summarise_runs(runs)
+    assert out["ratio"] == 0.6 and out["range"]["ratio"] == [0.5, 0.8] and out["n"] == 1024 and out["note"] == "same"
+    assert out["flag"] is True and "flag" not in out["range"] and out["inner"] == {"rows_per_s": 20.0}
+    assert out["range"]["inner"] == {"rows_per_s": [10.0, 30.0]} and out["repeats"] == 3 and out["runs"] == runs
+    with pytest.raises(ValueError, match="--repeats must be >= 1"):
+        BenchConfig(repeats=0)
