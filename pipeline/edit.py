@@ -27,7 +27,7 @@ from pipeline.ray_env import init_ray, object_store_report, off_driver, store_li
 from pipeline.runinfo import run_header
 from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
 from pipeline.storage import Store, absolute
-from stages.edit import ApplyMapper, identity_cosine, rename_labels
+from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -163,7 +163,13 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": ()}, batch_size=None, num_cpus=0.1)
-    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"])
+    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
+                      keep_source=cfg.refine_steps > 0)
+    if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
+        from pipeline.refine import Refiner
+
+        refiner = functools.partial(Refiner, absolute(cfg.mapper), cfg.refine_steps, generator)
+        ds = _actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
         ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
         if cfg.relabel:
@@ -197,6 +203,10 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     unknown = sorted({a for v in vs for a in v} - set(attrs))
     if unknown:
         raise ValueError(f"unknown attribute {unknown[0]!r} for this mapper (it edits: {', '.join(attrs)})")
+    if cfg.refine_steps:
+        from pipeline.refine import check_refinable
+
+        check_refinable(doc)
     store = Store(cfg.out)
     store.check_writable()
     finished = _check_existing(cfg, store)
@@ -220,7 +230,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     done = _committed(store, layout)
     todo = [i for i, c in enumerate(layout.counts) if c and i not in done]
     t0, written = time.time(), 0
-    pools = [cfg.mapper_stage] + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
+    pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine_steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)

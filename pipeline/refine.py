@@ -18,14 +18,20 @@ from pipeline.losses import AttrSpace, edit_terms, total
 from pipeline.train_config import LossWeights
 
 
+def check_refinable(doc: dict[str, Any]) -> None:
+    """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it."""
+    kind = (doc.get("critic") or {}).get("kind")
+    if kind != "ported":
+        raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {kind!r}")
+
+
 def critic_from_export(doc: dict[str, Any], device: str = "cpu", gen: Generator | None = None) -> ImageCritic:
     """The ported labelers over the training views, as the mapper's export records them (on `gen`, the export's
     generator already open on `device`, where the caller has one)."""
     from models.ported import PortedConfig, PortedLabelers
 
-    info = doc.get("critic") or {}
-    if info.get("kind") != "ported":
-        raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {info.get('kind')!r}")
+    check_refinable(doc)
+    info = doc["critic"]
     attrs, gen = tuple(info["attributes"]), gen if gen is not None else open_generator(doc.get("generator"), device)
     h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
     return ImageCritic(doc.get("generator"), h, device, gen=gen)
@@ -49,3 +55,19 @@ def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: to
             total(parts, weights)["total"].backward()
             opt.step()
     return w.detach()
+
+
+class Refiner:
+    """The export's critic, opened once on `device`: (originals, mapper outputs, requests (N, k)) -> the mapper
+    outputs after `steps` critic steps. What the batch edit job's refine stage runs (stages/edit.py RefineEdits)."""
+
+    def __init__(self, export: str, steps: int, generator: str | None, device: str = "cpu") -> None:
+        from models.mapper import load_mapper
+
+        _, doc = load_mapper(export)
+        self.critic = critic_from_export(doc, device, open_generator(generator, device))
+        self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
+        self.steps, self.device = steps, device
+
+    def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return refine(self.critic, self.names, w0, w1, delta, self.steps)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -15,7 +18,8 @@ class ApplyMapper:
     input latent unchanged (no edit requested = no edit). Source attributes come in `src_<attr>` columns.
     """
 
-    def __init__(self, mapper_dir: str, variants: list[dict[str, float]], device: str = "cpu") -> None:
+    def __init__(self, mapper_dir: str, variants: list[dict[str, float]], device: str = "cpu", keep_source: bool = False) -> None:
+        self.keep_source = keep_source  # also write the input latent as `w_src` (the refine stage starts from both)
         self.mapper, _ = load_mapper(mapper_dir)
         self.mapper.to(device)
         names = self.mapper.cfg.attributes
@@ -37,8 +41,31 @@ class ApplyMapper:
         edited = self.mapper(w_rep, a_rep, delta)
         unchanged = (delta == 0).all(dim=1).view(-1, *([1] * (w.ndim - 1)))
         out["w"] = torch.where(unchanged, w_rep, edited).cpu().numpy()
+        if self.keep_source:
+            out["w_src"] = w_rep.cpu().numpy()
         out["variant"] = np.tile(np.arange(v, dtype=np.int32), len(w))
         out.update({f"delta_{n}": delta[:, j].cpu().numpy() for j, n in enumerate(self.names)})
+        return out
+
+
+class RefineEdits:
+    """Moves each edited latent `w` further toward its request with a refiner, (originals, edits, requests) ->
+    latents, that `open_refiner(device)` opens once (pipeline/refine.py Refiner: a few steps on the mapper's
+    training critic). Rows that asked for no change keep their input exactly; `w_src` is dropped."""
+
+    def __init__(self, open_refiner: Callable[[str], Any], device: str = "cpu") -> None:
+        self.refiner = open_refiner(device)
+        self.names, self.device = self.refiner.names, device
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # not inference_mode: steps need gradients
+        t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)  # noqa: E731
+        w0, w1 = t(batch["w_src"]), t(batch["w"])
+        delta = t(np.stack([batch[f"delta_{n}"] for n in self.names], axis=1))
+        asked = (delta != 0).any(dim=1)
+        out = {k: v for k, v in batch.items() if k != "w_src"}
+        if bool(asked.any()):
+            w1[asked] = self.refiner(w0[asked], w1[asked], delta[asked])
+        out["w"] = w1.cpu().numpy()
         return out
 
 
