@@ -9,17 +9,16 @@ import torch.nn.functional as F
 
 from models.framing import crop_resize
 from models.generator import Generator
-from models.open import open_generator
 from models.surrogate import LatentSurrogate
 
 
 class ImageCritic:
     """w -> G(w) -> (H(images), SFace-port embedding); weights frozen, gradients reach w."""
 
-    def __init__(self, generator: str | None, h: torch.nn.Module, device: torch.device | str = "cpu", gen: Generator | None = None) -> None:
+    def __init__(self, gen: Generator, h: torch.nn.Module, device: torch.device | str = "cpu") -> None:
         from models.sface_torch import load_sface_torch
 
-        self.gen = gen if gen is not None else open_generator(generator, str(device))  # `gen`: one the caller opened already
+        self.gen = gen  # opened by the caller on `device`, so a judge and a critic can share one
         self.ident = load_sface_torch().to(device).eval().requires_grad_(False)
         self.h = h.to(device).eval().requires_grad_(False)
         self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)

@@ -4,35 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import time
 from typing import Any
 
 import ray
-from ray.data import ActorPoolStrategy
 
 from models.open import ARCFACE, open_embedder, open_generator, open_labeler
 from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
-from pipeline.progress import Progress
-from pipeline.ray_env import device_for, init_ray, object_store_report, off_driver, store_line
+from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.shards import ShardPlan, ShardSchema, ShardWriter, dataset_shard_files
+from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, write_shards
+from pipeline.shards import ShardPlan, ShardSchema, dataset_shard_files
 from pipeline.storage import Store, absolute
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
 from stages.latents import SampleLatents, expand_seed_ranges
 from stages.render import Render
-
-
-def _actor_stage(ds: ray.data.Dataset, cls: type, res: StageResources, **kwargs: Any) -> ray.data.Dataset:
-    return ds.map_batches(
-        cls, fn_constructor_kwargs={**kwargs, "device": device_for(res.num_gpus)}, batch_size=res.batch_size,
-        compute=ActorPoolStrategy(size=res.actors), num_cpus=res.num_cpus, num_gpus=res.num_gpus or None,
-    )
 
 
 def for_workers(cfg: DatasetConfig) -> DatasetConfig:
@@ -47,15 +38,13 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = ds.map_batches(expand_seed_ranges, batch_size=None, num_cpus=0.1)
-    ds = _actor_stage(ds, SampleLatents, cfg.render, generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)
-    ds = _actor_stage(ds, Render, cfg.render, generator=cfg.generator, noise_mode=cfg.noise_mode)
-    ds = _actor_stage(ds, LabelAttributes, cfg.label, labelers=cfg.labelers, framing=framing)
-    ds = _actor_stage(ds, EmbedIdentity, cfg.embed, embedder=cfg.embedder, framing=framing)
+    ds = actor_stage(ds, SampleLatents, cfg.render, generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)
+    ds = actor_stage(ds, Render, cfg.render, generator=cfg.generator, noise_mode=cfg.noise_mode)
+    ds = actor_stage(ds, LabelAttributes, cfg.label, labelers=cfg.labelers, framing=framing)
+    ds = actor_stage(ds, EmbedIdentity, cfg.embed, embedder=cfg.embedder, framing=framing)
     ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format, "quality": cfg.jpeg_quality},
                         batch_size=cfg.label.batch_size, num_cpus=0.25)
-    encode = functools.partial(dataset_shard_files, schema=schema)
-    return ds.map_batches(ShardWriter, fn_constructor_args=(cfg.out, plan, encode), batch_size=None,
-                          compute=ActorPoolStrategy(size=1), num_cpus=0.1)
+    return write_shards(ds, cfg.out, plan, functools.partial(dataset_shard_files, schema=schema))
 
 
 def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
@@ -85,20 +74,16 @@ def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:
     return schema, ids, gen.framing
 
 
-def check_existing(cfg: DatasetConfig, store: Store) -> dict[str, Any] | None:
-    """The finished manifest if the same dataset exists; a one-line error if a different one does."""
-    if cfg.overwrite:
-        store.delete_dir_contents()
-        return None
-    if not store.exists(names.CONFIG):
-        return None
-    old = store.read_json(names.CONFIG)
-    if old.get("config_hash") != cfg.identity_hash():
+def finished_dataset(cfg: DatasetConfig, store: Store) -> dict[str, Any] | None:
+    """The manifest if the same dataset is already complete (None if it is to be written, finished or grown); a
+    one-line error if a different one, or a larger one, is there."""
+    def different(old: dict[str, Any]) -> str:
         diff = {k: (old["config"].get(k), v) for k, v in cfg.identity().items() if old["config"].get(k) != _plain(v)}
-        raise ValueError(f"{cfg.out} holds a dataset written with a different config {diff}; pass --overwrite or another --out")
-    if not store.exists(names.MANIFEST):
+        return f"{cfg.out} holds a dataset written with a different config {diff}; pass --overwrite or another --out"
+
+    manifest = earlier_output(store, cfg.overwrite, cfg.identity_hash(), different)
+    if manifest is None:
         return None
-    manifest = store.read_json(names.MANIFEST)
     if manifest["num_rows"] > cfg.num_samples:
         raise ValueError(f"{cfg.out} already holds {manifest['num_rows']} rows, more than --num-samples {cfg.num_samples}; pass --overwrite to shrink it")
     return manifest if manifest["num_rows"] == cfg.num_samples else None
@@ -108,22 +93,11 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def committed_shards(store: Store, plan: ShardPlan) -> dict[int, dict]:
-    """Shards whose commit marker matches the plan (a grown last shard is rewritten) and whose files exist."""
-    done = {}
-    for i in range(plan.count):
-        if store.exists(names.stats_path(i)):
-            stats = store.read_json(names.stats_path(i))
-            if stats["seeds"] == list(plan.seeds(i)) and all(store.exists(f["path"]) for f in stats["files"].values()):
-                done[i] = stats
-    return done
-
-
 def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     """Write (or finish, or grow) the dataset at cfg.out; returns the manifest."""
     store = Store(cfg.out)
     store.check_writable()
-    finished = check_existing(cfg, store)
+    finished = finished_dataset(cfg, store)
     if finished is not None:
         print(f"dataset already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
@@ -131,23 +105,14 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     schema, ids, framing = off_driver(describe, workers, address=cfg.ray_address, log_dir=cfg.out)
     store.write_json(names.CONFIG, run_header("dataset", cfg, config_hash=cfg.identity_hash(), **ids))
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
-    done = committed_shards(store, plan)
-    todo = [i for i in range(plan.count) if i not in done]
+    done = committed(store, plan)
+    todo = [i for i in plan.indices() if i not in done]
     store.append_text(names.LOG, f"{time.strftime('%F %T')} start: {len(todo)} of {plan.count} shards to write")
-    t0, written = time.time(), 0
+    t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
         check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
-        with Progress(sum(plan.expected(i) for i in todo), "dataset", "row") as bar:
-            for batch in build_dataset(workers, todo, schema, framing).iter_batches(batch_size=None, batch_format="numpy"):
-                for s in batch["stats"]:
-                    stats = json.loads(s)
-                    done[stats["index"]] = stats
-                    written += stats["rows"]
-                    bar.update(stats["rows"], shards=f"{len(done)}/{plan.count}")
-    missing = sorted(set(range(plan.count)) - set(done))
-    if missing:
-        raise RuntimeError(f"{len(missing)} shards were not written (first: {missing[0]}); re-run the same command to finish them")
+    written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
     rate = written / max(time.time() - t0, 1e-9)

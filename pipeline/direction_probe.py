@@ -99,11 +99,12 @@ def step_scales(mapper: Any, doc: dict[str, Any], w: torch.Tensor, scales: tuple
     """The mapper's step w' - w scaled by c, read by its training critic: the share of the request reached (mean)
     and the requested loss term (per-face squared miss); if a longer step helped every face, both would improve."""
     from models.mapper import request
+    from models.open import open_generator
     from pipeline.losses import AttrSpace, edit_terms
     from pipeline.refine import critic_from_export
     from pipeline.train_config import LossWeights
 
-    critic = critic_from_export(doc)
+    critic = critic_from_export(doc, open_generator(doc.get("generator")))
     space, names = AttrSpace.build(mapper.cfg.attributes, critic.attributes), mapper.cfg.attributes
     w = w.view(len(w), *mapper.cfg.latent_shape)
     before = critic(w, 1)

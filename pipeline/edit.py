@@ -17,15 +17,15 @@ from models.open import labeler_class, open_generator
 from models.weights import fetch, sha256_file
 from pipeline import names
 from pipeline.config import to_jsonable
-from pipeline.dataset import _actor_stage, check_cpu_budget
+from pipeline.dataset import check_cpu_budget
 from pipeline.edit_config import EditConfig, for_mapper, variants
 from pipeline.judge import export_labelers
 from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
-from pipeline.progress import Progress
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.shards import _fixed, npy_bytes, table_bytes, tar_members
+from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, write_shards
+from pipeline.shards import fixed_list, npy_bytes, table_bytes, tar_members
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
 from stages.encode import encode_images
@@ -43,6 +43,10 @@ class EditLayout:
     size: int
     counts: tuple[int, ...]  # input rows present in each shard
     variants: int
+
+    # the layout protocol of ShardWriter and pipeline/sharded_job.py
+    def indices(self) -> list[int]:
+        return [i for i, c in enumerate(self.counts) if c]
 
     def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return batch["position"] // self.size
@@ -66,7 +70,7 @@ def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, An
     for k, v in rows.items():
         if k in ("image_bytes", "image"):
             continue
-        cols[k] = _fixed(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
+        cols[k] = fixed_list(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
     keys = [f"{i:012d}_{v:03d}" for i, v in zip(rows["id"].tolist(), rows["variant"].tolist())]
     cols["mapper_id"] = pa.array([meta["mapper_id"]] * n, pa.string())
     if "image_bytes" in rows and meta["webdataset"]:
@@ -155,33 +159,29 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
                attrs: tuple[str, ...], labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
     ds = src
     if not labeled:  # imported latents: the mapper needs the originals' current attributes
-        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
-        ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
-        ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None, num_cpus=0.1)
     elif embeds_originals(cfg, labeled):  # labels came with the latents, their identity did not
-        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
-        ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": ()}, batch_size=None, num_cpus=0.1)
-    ds = _actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
+    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
                       keep_source=cfg.refine_steps > 0)
     if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
-        from pipeline.refine import Refiner
+        from pipeline.refine import open_refiner
 
-        refiner = functools.partial(Refiner, absolute(cfg.mapper), cfg.refine_steps, generator)
-        ds = _actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator)
+        ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
-        ds = _actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         if cfg.relabel:
-            ds = _actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
-            ds = _actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+            ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+            ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
             ds = ds.map_batches(identity_cosine, batch_size=None, num_cpus=0.1)
         ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format}, batch_size=64, num_cpus=0.25)
-    encode = functools.partial(edit_shard_files, meta=meta)
-    from pipeline.shards import ShardWriter
-
-    return ds.map_batches(ShardWriter, fn_constructor_args=(absolute(cfg.out), layout, encode), batch_size=None,
-                          compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0.1)
+    return write_shards(ds, absolute(cfg.out), layout, functools.partial(edit_shard_files, meta=meta))
 
 
 def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
@@ -209,7 +209,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         check_refinable(doc)
     store = Store(cfg.out)
     store.check_writable()
-    finished = _check_existing(cfg, store)
+    finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(),
+                              lambda _: f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out")
     if finished is not None:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
@@ -227,26 +228,17 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)
     layout = EditLayout(cfg.shard_size, tuple(int(c) for c in counts), len(vs))
     store.write_json(names.CONFIG, run_header("edit", cfg, config_hash=cfg.identity_hash(), **{k: v for k, v in meta.items() if k != "all_attributes"}))
-    done = _committed(store, layout)
-    todo = [i for i, c in enumerate(layout.counts) if c and i not in done]
-    t0, written = time.time(), 0
+    done = committed(store, layout)
+    todo = [i for i in layout.indices() if i not in done]
+    t0 = time.time()
     pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine_steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)
-    if todo:
-        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1) if done else src
-        with Progress(sum(layout.expected(i) for i in todo), "edit", "row") as bar:
-            for batch in build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta).iter_batches(batch_size=None):
-                for s in batch["stats"]:
-                    st = json.loads(s)
-                    done[st["index"]] = st
-                    written += st["rows"]
-                    bar.update(st["rows"], shards=f"{len(done)}/{sum(1 for c in layout.counts if c)}")
-    missing = [i for i, c in enumerate(layout.counts) if c and i not in done]
-    if missing:
-        raise RuntimeError(f"{len(missing)} edit shards were not written; re-run the same command to finish them")
-    manifest = _manifest(cfg, doc, meta, store, list(done.values()))
+    if todo and done:  # a resumed run reads only the rows of the shards it still has to write
+        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1)
+    written = run_to_end(lambda _: build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta), layout, done, "edit")
+    manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
     print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")
     if todo:
@@ -254,28 +246,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     return manifest
 
 
-def _committed(store: Store, layout: EditLayout) -> dict[int, dict]:
-    done = {}
-    for i, c in enumerate(layout.counts):
-        if c and store.exists(names.stats_path(i)):
-            st = store.read_json(names.stats_path(i))
-            if st["rows"] == layout.expected(i) and all(store.exists(f["path"]) for f in st["files"].values()):
-                done[i] = st
-    return done
-
-
-def _check_existing(cfg: EditConfig, store: Store) -> dict[str, Any] | None:
-    if cfg.overwrite:
-        store.delete_dir_contents()
-        return None
-    if not store.exists(names.CONFIG):
-        return None
-    if store.read_json(names.CONFIG).get("config_hash") != cfg.identity_hash():
-        raise ValueError(f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out")
-    return store.read_json(names.MANIFEST) if store.exists(names.MANIFEST) else None
-
-
-def _manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict]) -> dict[str, Any]:
+def edit_manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict]) -> dict[str, Any]:
     import io
 
     import pyarrow.parquet as pq

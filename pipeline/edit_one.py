@@ -48,12 +48,11 @@ def edit_one(cfg: EditOneConfig) -> Path:
     change, seed, passes = parse_changes(cfg.delta), cfg.seed, cfg.passes
     d = request(mapper, 1, change)
     judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
-    critic = None
+    refiner = None
     if cfg.refine_steps:
-        from pipeline.refine import critic_from_export
+        from pipeline.refine import Refiner
 
-        critic = critic_from_export(doc, gen=judge.gen)  # on the judge's generator (opened once); refused in one line
-        # for a mapper not trained on the ported critic
+        refiner = Refiner(doc, cfg.refine_steps, judge.gen)  # on the judge's generator (opened once)
     psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)
@@ -62,10 +61,8 @@ def edit_one(cfg: EditOneConfig) -> Path:
     before = judge.read(w)
     a = judge.attrs(before, mapper.cfg.attributes)
     w1 = edit_in_passes(mapper, w, a, d, passes, lambda x: judge.attrs(judge.read(x), mapper.cfg.attributes))
-    if critic is not None:
-        from pipeline.refine import refine
-
-        w1 = refine(critic, mapper.cfg.attributes, w, w1, d, cfg.refine_steps)
+    if refiner is not None:
+        w1 = refiner(w, w1, d)
     r = judge.compare(before, w1, change)
     t2 = time.perf_counter()
     path = Path(cfg.out or f"edit-{seed}.png")

@@ -44,11 +44,11 @@ class Evaluation:
         self.a = self.judge.attrs(self.before, self.names)  # the mapper's input: view-averaged real labels
         self.directions = {n: fit_direction(data["w_train"], data["a_train"][:, j]) for j, n in enumerate(self.names)}
         self.reread_views = tuple((self.doc.get("critic") or {}).get("views") or self.judge.views.names)
-        self.critic = None
+        self.refiner = None
         if cfg.refine_steps:
-            from pipeline.refine import critic_from_export
+            from pipeline.refine import Refiner
 
-            self.critic = critic_from_export(self.doc, gen=self.judge.gen)  # the judge's generator, not a second copy
+            self.refiner = Refiner(self.doc, cfg.refine_steps, self.judge.gen)  # the judge's generator, not a second copy
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -84,12 +84,9 @@ class Evaluation:
         if self.cfg.passes > 1:
             wk, seck = self.mapper_edit(change, self.cfg.passes)
             out[f"mapper-{self.cfg.passes}-pass"] = self.judged(wk, change, seck)
-        if self.critic is not None:
-            from pipeline.refine import refine
-
+        if self.refiner is not None:
             t0 = time.perf_counter()
-            d = request(self.mapper, len(w1), change)
-            wr = refine(self.critic, self.names, self.before.w, w1, d, self.cfg.refine_steps)
+            wr = self.refiner(self.before.w, w1, request(self.mapper, len(w1), change))
             out[f"mapper+{self.cfg.refine_steps}-critic-steps"] = self.judged(wr, change, sec + (time.perf_counter() - t0) / len(w1))
         if len(change) == 1:
             (name, _), = change.items()

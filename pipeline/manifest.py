@@ -45,10 +45,10 @@ def read_manifest(uri: str, formats: tuple[str, ...] = (FORMAT,)) -> dict[str, A
     return doc
 
 
-def read_rows(uri: str, columns: list[str], every: int, held_out: bool, limit: int | None = None) -> dict[str, Any]:
-    """Columns of a dataset's held-out rows (seed % every == 0; `held_out=False`: the others), in seed order,
-    at most `limit`, read shard by shard through the manifest from any store: the one reader of that split for
-    validation, eval and the editor (the rule itself is stages.training.holdout_split)."""
+def read_rows(uri: str, columns: list[str], every: int, held_out: bool | None, limit: int | None = None) -> dict[str, Any]:
+    """Columns of a dataset's held-out rows (seed % every == 0; `held_out=False`: the others; None: all), in seed
+    order within each shard, at most `limit`, read shard by shard through the manifest from any store: the one
+    reader of that split for validation, eval and the editor (the rule itself is stages.training.holdout_split)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -61,12 +61,14 @@ def read_rows(uri: str, columns: list[str], every: int, held_out: bool, limit: i
     parts: list[pa.Table] = []
     for path in paths:
         table = pq.read_table(path, filesystem=fs, columns=cols)
-        keep = holdout_split({"seed": table.column("seed").to_numpy(), "row": np.arange(table.num_rows)}, every, held_out)["row"]
-        parts.append(table.take(pa.array(keep)).sort_by("seed"))
+        if held_out is not None:
+            keep = holdout_split({"seed": table.column("seed").to_numpy(), "row": np.arange(table.num_rows)}, every, held_out)["row"]
+            table = table.take(pa.array(keep))
+        parts.append(table.sort_by("seed"))
         if limit is not None and sum(t.num_rows for t in parts) >= limit:
             break
     if not parts or not sum(t.num_rows for t in parts):
-        kind = "held-out" if held_out else "training"
+        kind = {True: "held-out", False: "training", None: "readable"}[held_out]
         raise ValueError(f"dataset {uri} has no {kind} rows (held out: seed % {every} == 0)")
     table = pa.concat_tables(parts).slice(0, limit)
     return {c: table.column(c).to_numpy(zero_copy_only=False) for c in cols}

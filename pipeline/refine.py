@@ -25,16 +25,16 @@ def check_refinable(doc: dict[str, Any]) -> None:
         raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {kind!r}")
 
 
-def critic_from_export(doc: dict[str, Any], device: str = "cpu", gen: Generator | None = None) -> ImageCritic:
-    """The ported labelers over the training views, as the mapper's export records them (on `gen`, the export's
-    generator already open on `device`, where the caller has one)."""
+def critic_from_export(doc: dict[str, Any], gen: Generator, device: str = "cpu") -> ImageCritic:
+    """The ported labelers over the training views, as the mapper's export records them, on `gen` (the export's
+    generator, already open on `device`)."""
     from models.ported import PortedConfig, PortedLabelers
 
     check_refinable(doc)
     info = doc["critic"]
-    attrs, gen = tuple(info["attributes"]), gen if gen is not None else open_generator(doc.get("generator"), device)
+    attrs = tuple(info["attributes"])
     h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
-    return ImageCritic(doc.get("generator"), h, device, gen=gen)
+    return ImageCritic(gen, h, device)
 
 
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
@@ -58,16 +58,22 @@ def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: to
 
 
 class Refiner:
-    """The export's critic, opened once on `device`: (originals, mapper outputs, requests (N, k)) -> the mapper
-    outputs after `steps` critic steps. What the batch edit job's refine stage runs (stages/edit.py RefineEdits)."""
+    """The export's critic on an open generator: (originals, mapper outputs, requests (N, k)) -> the mapper outputs
+    after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
+    stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
-    def __init__(self, export: str, steps: int, generator: str | None, device: str = "cpu") -> None:
-        from models.mapper import load_mapper
-
-        _, doc = load_mapper(export)
-        self.critic = critic_from_export(doc, device, open_generator(generator, device))
+    def __init__(self, doc: dict[str, Any], steps: int, gen: Generator, device: str = "cpu") -> None:
+        self.critic = critic_from_export(doc, gen, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
-        self.steps, self.device = steps, device
+        self.steps = steps
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return refine(self.critic, self.names, w0, w1, delta, self.steps)
+
+
+def open_refiner(export: str, steps: int, generator: str | None, device: str = "cpu") -> Refiner:
+    """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
+    from models.mapper import load_mapper
+
+    _, doc = load_mapper(export)
+    return Refiner(doc, steps, open_generator(generator, device), device)

@@ -35,7 +35,10 @@ class ShardPlan:
     def index_of(self, seeds: np.ndarray) -> np.ndarray:
         return (seeds - self.seed_start) // self.size
 
-    # the layout protocol ShardWriter uses
+    # the layout protocol of ShardWriter and pipeline/sharded_job.py
+    def indices(self) -> range:
+        return range(self.count)
+
     def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.index_of(batch["seed"])
 
@@ -72,7 +75,8 @@ class ShardSchema:
         return pa.schema(fields)
 
 
-def _fixed(values: np.ndarray, n: int) -> pa.Array:
+def fixed_list(values: np.ndarray, n: int) -> pa.Array:
+    """(N, ...) values as a fixed-size list column of n float32 each (read back as arrays everywhere)."""
     flat = np.ascontiguousarray(values, dtype=np.float32).reshape(len(values), n)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), n)
 
@@ -104,7 +108,7 @@ def parquet_bytes(rows: dict[str, np.ndarray], schema: ShardSchema, index: int) 
     arrow = schema.arrow()
     cols: dict[str, pa.Array] = {"seed": pa.array(rows["seed"], pa.int64())}
     for name in ("z", "w", "identity"):
-        cols[name] = _fixed(rows[name], arrow.field(name).type.list_size)
+        cols[name] = fixed_list(rows[name], arrow.field(name).type.list_size)
     for a in schema.attributes:
         cols[a] = pa.array(np.asarray(rows[a], np.float32))
     cols["generator_id"] = pa.array([schema.generator_id] * len(rows["seed"]), pa.string())

@@ -16,6 +16,7 @@ import torch
 from ray.train.torch import TorchTrainer
 
 from models.attributes import attribute
+from models.generator import Generator
 from models.mapper import Mapper, MapperConfig, save_mapper
 from models.regressor import load_regressor
 from pipeline import names
@@ -60,12 +61,14 @@ def _report(metrics: dict[str, float], mapper: Mapper, opt: torch.optim.Optimize
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d), checkpoint_dir_name=f"step-{step:06d}")
 
 
-def build_critic(config: dict[str, Any], plan: TrainPlan, device: torch.device | str) -> Any:
+def build_critic(config: dict[str, Any], plan: TrainPlan, device: torch.device | str, gen: Generator | None = None) -> Any:
+    """The training critic on `device`; the image one on `gen` where the caller has the generator open already."""
+    from models.open import open_generator
     from pipeline.critics import ImageCritic, LatentCritic
 
     h = build_h(config["h"])
     if plan.cfg.objective == "image":
-        return ImageCritic(plan.generator, h, device)
+        return ImageCritic(gen if gen is not None else open_generator(plan.generator, str(device)), h, device)
     return LatentCritic(config["surrogate"], h.cfg.attributes, torch.tensor(h.cfg.mean), torch.tensor(h.cfg.std), device)
 
 
@@ -144,9 +147,9 @@ def training_rows(plan: TrainPlan) -> ray.data.Dataset:
                              batch_size=256, num_cpus=0.25)
 
 
-def split_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int | None, held_out: bool = True) -> dict[str, torch.Tensor]:
+def split_rows(plan: TrainPlan, attrs: tuple[str, ...], count: int | None, held_out: bool | None = True) -> dict[str, torch.Tensor]:
     """The first `count` (None: all) held-out rows by seed, as tensors: the same faces at every validation;
-    `held_out=False`: the training rows instead."""
+    `held_out=False`: the training rows instead; None: every row."""
     from pipeline.manifest import read_rows
 
     batch = read_rows(plan.cfg.dataset, ["w", "identity", *attrs], plan.cfg.holdout_every, held_out, count)
@@ -214,7 +217,7 @@ def run_train(cfg: TrainConfig) -> Path:
     if plan.cfg.objective == "latent":
         loop_config["surrogate"] = _surrogate(plan, h)
     judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
-    h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu"), judge)
+    h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu", judge.gen), judge)
     init_ray(None, plan.run_dir)  # only once the critic checked out
     loop_config["val_w"] = split_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
     print(f"training {plan.run_dir.name}: {plan.cfg.num_workers} workers, {plan.cfg.steps} steps x {plan.cfg.batch_size}, "
@@ -265,7 +268,8 @@ def _surrogate(plan: TrainPlan, h) -> Any:
     from pipeline.surrogate_fit import fit_surrogate
 
     attrs = h.cfg.attributes
-    train, held = (split_rows(plan, attrs, None, held_out) for held_out in (False, True))
+    rows = split_rows(plan, attrs, None, held_out=None)  # the dataset read once, then split by the one rule
+    train, held = (holdout_split(rows, plan.cfg.holdout_every, held_out) for held_out in (False, True))
     model, stats = fit_surrogate(train, held, h, seed=plan.cfg.seed)
     print(f"latent surrogates: held-out attribute MSE {stats['held_out_attr_mse_std']:.3f} (standardised), identity cos {stats['held_out_identity_cos']:.3f}")
     return model

@@ -1,0 +1,83 @@
+"""The skeleton the dataset and edit jobs share: an output that resumes from its shards' commit markers, a Ray
+Data chain of actor pools that ends in the shard writer, progress per committed shard, the manifest last.
+
+A layout (pipeline/shards.py ShardPlan, pipeline/edit.py EditLayout) says which shards exist (`indices`), which
+shard a row goes to, each row's key, how many rows make a shard whole and the shard's bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from ray.data import ActorPoolStrategy
+
+from pipeline import names
+from pipeline.config import StageResources
+from pipeline.progress import Progress
+from pipeline.ray_env import device_for
+from pipeline.shards import ShardWriter
+from pipeline.storage import Store
+
+
+def actor_stage(ds: ray.data.Dataset, cls: type, res: StageResources, **kwargs: Any) -> ray.data.Dataset:
+    """`cls(**kwargs, device=...)` as a pool of `res.actors` actors with the stage's CPUs, GPUs and batch size."""
+    return ds.map_batches(
+        cls, fn_constructor_kwargs={**kwargs, "device": device_for(res.num_gpus)}, batch_size=res.batch_size,
+        compute=ActorPoolStrategy(size=res.actors), num_cpus=res.num_cpus, num_gpus=res.num_gpus or None,
+    )
+
+
+def write_shards(ds: ray.data.Dataset, uri: str, layout: Any, encode: Callable[..., dict[str, bytes]]) -> ray.data.Dataset:
+    """The chain's last stage: one writer actor that commits each shard once it is whole; one row out per shard."""
+    return ds.map_batches(ShardWriter, fn_constructor_args=(uri, layout, encode), batch_size=None,
+                          compute=ActorPoolStrategy(size=1), num_cpus=0.1)
+
+
+def earlier_output(store: Store, overwrite: bool, identity_hash: str, different: Callable[[dict], str]) -> dict[str, Any] | None:
+    """What an earlier run left at this output: its manifest if it finished, None if nothing is there (or
+    `overwrite`, which clears it) or it stopped early; a one-line error, `different(its config file)`, if it was
+    made with another config."""
+    if overwrite:
+        store.delete_dir_contents()
+        return None
+    if not store.exists(names.CONFIG):
+        return None
+    old = store.read_json(names.CONFIG)
+    if old.get("config_hash") != identity_hash:
+        raise ValueError(different(old))
+    return store.read_json(names.MANIFEST) if store.exists(names.MANIFEST) else None
+
+
+def committed(store: Store, layout: Any) -> dict[int, dict]:
+    """Shards whose commit marker matches the layout (same bounds, all rows; a grown last shard is rewritten)
+    and whose files exist."""
+    done = {}
+    for i in layout.indices():
+        if store.exists(names.stats_path(i)):
+            stats = store.read_json(names.stats_path(i))
+            if (stats["seeds"] == list(layout.bounds(i)) and stats["rows"] == layout.expected(i)
+                    and all(store.exists(f["path"]) for f in stats["files"].values())):
+                done[i] = stats
+    return done
+
+
+def run_to_end(build: Callable[[list[int]], ray.data.Dataset], layout: Any, done: dict[int, dict], what: str) -> int:
+    """Build the chain for the shards not in `done` (none left: nothing is built, Ray is not started), pull it
+    through with one progress line over rows and add each committed shard's stats to `done`; returns the rows
+    written; a one-line error if a shard is still missing at the end."""
+    todo, shards, written = [i for i in layout.indices() if i not in done], len(layout.indices()), 0
+    if todo:
+        with Progress(sum(layout.expected(i) for i in todo), what, "row") as bar:
+            for batch in build(todo).iter_batches(batch_size=None, batch_format="numpy"):
+                for s in batch["stats"]:
+                    stats = json.loads(s)
+                    done[stats["index"]] = stats
+                    written += stats["rows"]
+                    bar.update(stats["rows"], shards=f"{len(done)}/{shards}")
+    missing = [i for i in layout.indices() if i not in done]
+    if missing:
+        raise RuntimeError(f"{len(missing)} {what} shards were not written (first: {missing[0]}); re-run the same command to finish them")
+    return written

@@ -1,0 +1,57 @@
+"""The dataset and edit jobs' shared skeleton without Ray: which shards count as written, what an earlier run
+left, and that a finished output starts nothing (the Ray runs themselves: test_dataset.py, test_edit.py)."""
+
+import pytest
+
+from pipeline import names
+from pipeline.edit import EditLayout
+from pipeline.sharded_job import committed, earlier_output, run_to_end
+from pipeline.shards import ShardPlan, write_shard
+from pipeline.storage import Store
+
+
+def _write(store: Store, layout, i: int) -> dict:
+    return write_shard(store, i, {"parquet": b"p%d" % i, "wds": b"w%d" % i}, layout.expected(i), layout.bounds(i))
+
+
+def test_committed_keeps_whole_shards_and_rewrites_a_grown_last_one(tmp_path):
+    store, plan = Store(str(tmp_path)), ShardPlan(seed_start=0, num_samples=10, size=4)
+    for i in plan.indices():
+        _write(store, plan, i)
+    assert sorted(committed(store, plan)) == [0, 1, 2]
+    grown = ShardPlan(seed_start=0, num_samples=11, size=4)  # the last shard now holds seeds 8..10
+    assert sorted(committed(store, grown)) == [0, 1]
+    (tmp_path / names.tar_path(1)).unlink()  # a marker whose file is gone does not count
+    assert sorted(committed(store, plan)) == [0, 2]
+
+
+def test_committed_skips_empty_edit_shards_and_checks_row_counts(tmp_path):
+    store, layout = Store(str(tmp_path)), EditLayout(size=8, counts=(3, 0, 5), variants=2)
+    assert layout.indices() == [0, 2]
+    for i in layout.indices():
+        _write(store, layout, i)
+    assert sorted(committed(store, layout)) == [0, 2]
+    assert sorted(committed(store, EditLayout(size=8, counts=(3, 0, 5), variants=3))) == []  # other row counts
+
+
+def test_earlier_output_resumes_refuses_or_clears(tmp_path):
+    store = Store(str(tmp_path))
+    different = lambda old: f"made with {old['config_hash']}"  # noqa: E731
+    assert earlier_output(store, False, "abc", different) is None  # nothing there
+    store.write_json(names.CONFIG, {"config_hash": "abc"})
+    assert earlier_output(store, False, "abc", different) is None  # started, not finished: resume
+    with pytest.raises(ValueError, match="^made with abc$"):
+        earlier_output(store, False, "xyz", different)
+    store.write_json(names.MANIFEST, {"num_rows": 3})
+    assert earlier_output(store, False, "abc", different) == {"num_rows": 3}
+    assert earlier_output(store, True, "xyz", different) is None and not store.exists(names.CONFIG)  # --overwrite clears
+
+
+def test_run_to_end_builds_nothing_when_every_shard_is_written(tmp_path):
+    store, plan = Store(str(tmp_path)), ShardPlan(seed_start=0, num_samples=8, size=4)
+    done = {i: _write(store, plan, i) for i in plan.indices()}
+
+    def build(todo):
+        raise AssertionError(f"built a Ray chain for {todo} with nothing to write")
+
+    assert run_to_end(build, plan, done, "dataset") == 0
