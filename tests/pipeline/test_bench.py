@@ -40,3 +40,21 @@ def test_repeated_runs_give_each_figure_its_median_and_range():
     assert out["range"]["inner"] == {"rows_per_s": [10.0, 30.0]} and out["repeats"] == 3 and out["runs"] == runs
     with pytest.raises(ValueError, match="--repeats must be >= 1"):
         BenchConfig(repeats=0)
+
+
+def test_peak_memory_sees_a_child_process_and_splits_shared_pages():
+    import os
+    import subprocess
+    import sys
+
+    from pipeline.bench.memory import PeakMemory, _tree_rss
+
+    # a child touching 200 MiB of its own, then forking: parent and child share those pages copy-on-write
+    code = ("import os, time; x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096]);"
+            "pid = os.fork(); time.sleep(2.5); pid and os.waitpid(pid, 0)")
+    own_rss, own_pss = _tree_rss(os.getpid())  # this test process is the tree's root
+    with PeakMemory(interval=0.2) as mem:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    mib = 2**20
+    assert mem.peak_bytes - own_rss > 380 * mib  # RSS counts the shared pages in both processes
+    assert 190 * mib < mem.peak_pss_bytes - own_pss < 300 * mib  # PSS counts them once
