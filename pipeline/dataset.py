@@ -16,7 +16,7 @@ from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, write_shards
+from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, task_stage, write_shards
 from pipeline.shards import ShardPlan, ShardSchema, dataset_shard_files
 from pipeline.storage import Store, absolute
 from stages.encode import encode_images
@@ -37,15 +37,13 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    # task stages get a fixed concurrency: left to Ray, a 0.1-CPU task per block starts a worker process (torch
-    # imported, ~0.4 GB) per block in flight, so memory grew with the number of rows
-    ds = ds.map_batches(expand_seed_ranges, batch_size=None, num_cpus=0.1, compute=ray.data.TaskPoolStrategy(size=1))
+    ds = task_stage(ds, expand_seed_ranges, tasks=1)
     ds = actor_stage(ds, SampleLatents, cfg.render, generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)
     ds = actor_stage(ds, Render, cfg.render, generator=cfg.generator, noise_mode=cfg.noise_mode)
     ds = actor_stage(ds, LabelAttributes, cfg.label, labelers=cfg.labelers, framing=framing)
     ds = actor_stage(ds, EmbedIdentity, cfg.embed, embedder=cfg.embedder, framing=framing)
-    ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format, "quality": cfg.jpeg_quality},
-                        batch_size=cfg.label.batch_size, num_cpus=0.25, compute=ray.data.TaskPoolStrategy(size=max(1, cfg.embed.actors)))
+    ds = task_stage(ds, encode_images, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25,
+                    fmt=cfg.image_format, quality=cfg.jpeg_quality)
     return write_shards(ds, cfg.out, plan, functools.partial(dataset_shard_files, schema=schema))
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,10 +23,11 @@ from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, write_shards
-from pipeline.shards import fixed_list, npy_bytes, table_bytes, tar_members
+from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, task_stage, write_shards
+from pipeline.shards import EditLayout, edit_shard_files
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
+from stages.edit_source import dataset_rows, take_rows
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -36,63 +36,8 @@ from stages.render import Render
 FORMAT = "latent2latent-edits/1"
 
 
-@dataclass(frozen=True)
-class EditLayout:
-    """Shard i holds input positions [i*size, (i+1)*size); each input row gives `variants` output rows."""
-
-    size: int
-    counts: tuple[int, ...]  # input rows present in each shard
-    variants: int
-
-    # the layout protocol of ShardWriter and pipeline/sharded_job.py
-    def indices(self) -> list[int]:
-        return [i for i, c in enumerate(self.counts) if c]
-
-    def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return batch["position"] // self.size
-
-    def row_keys(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(batch["position"], np.int64) * self.variants + np.asarray(batch["variant"], np.int64)
-
-    def expected(self, index: int) -> int:
-        return self.counts[index] * self.variants
-
-    def bounds(self, index: int) -> tuple[int, int]:
-        return index * self.size, (index + 1) * self.size
-
-
-def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, Any]) -> dict[str, bytes]:
-    """Parquet with every numeric column (latents flattened) + a WebDataset tar keyed id_variant."""
-    order = np.lexsort((rows["variant"], rows["position"]))
-    rows = {k: v[order] for k, v in rows.items()}
-    n, fmt = len(order), meta["image_format"]
-    cols: dict[str, pa.Array] = {}
-    for k, v in rows.items():
-        if k in ("image_bytes", "image"):
-            continue
-        cols[k] = fixed_list(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
-    keys = [f"{i:012d}_{v:03d}" for i, v in zip(rows["id"].tolist(), rows["variant"].tolist())]
-    cols["mapper_id"] = pa.array([meta["mapper_id"]] * n, pa.string())
-    if "image_bytes" in rows and meta["webdataset"]:
-        cols["image"] = pa.array([f"{names.tar_path(index)}#{k}.{fmt}" for k in keys])
-    files = {"parquet": table_bytes(pa.table(cols))}
-    if meta["webdataset"]:
-        files["wds"] = _tar(rows, keys, fmt)
-    return files
-
-
-def _tar(rows: dict[str, np.ndarray], keys: list[str], fmt: str) -> bytes:
-    members = []
-    scalars = [k for k, v in rows.items() if v.ndim == 1 and k != "image_bytes"]
-    for i, key in enumerate(keys):
-        if "image_bytes" in rows:
-            members.append((f"{key}.{fmt}", bytes(rows["image_bytes"][i])))
-        labels = {k: rows[k][i].item() for k in scalars}
-        members += [(f"{key}.npy", npy_bytes(np.asarray(rows["w"][i], np.float32))), (f"{key}.json", json.dumps(labels).encode())]
-    return tar_members(members)
-
-
-def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...], facts: Callable[[], tuple[str, Any]]
+                   ) -> tuple[ray.data.Dataset, np.ndarray, bool]:
     """Rows of a dataset: id = seed, position = seed - seed_start; labels and identity come along."""
     m = read_manifest(cfg.dataset)
     if m["generator_id"] != doc["generator_id"]:
@@ -109,50 +54,38 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...])
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     store = Store(cfg.dataset)
     paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    if opens_generator(cfg, labeled=True):
+        facts()
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
     keep = set(positions.tolist()) if len(positions) < stop - start else None
-    ds = ds.map_batches(_dataset_rows, fn_kwargs={"start": start, "attrs": attrs, "shape": tuple(m["latent_shape"]), "keep": keep}, batch_size=1024, num_cpus=0.1)
+    ds = task_stage(ds, dataset_rows, cfg.mapper_stage.actors, batch_size=1024, start=start, attrs=attrs,
+                    shape=tuple(m["latent_shape"]), keep=keep)
     return ds, positions, True
 
 
-def _dataset_rows(batch, start, attrs, shape, keep):
-    pos = np.asarray(batch["seed"], np.int64) - start
-    sel = np.ones(len(pos), bool) if keep is None else np.isin(pos, np.fromiter(keep, np.int64))
-    n = int(sel.sum())
-    out = {"id": np.asarray(batch["seed"], np.int64)[sel], "position": pos[sel],
-           "w": np.stack(list(batch["w"]))[sel].astype(np.float32).reshape(n, *shape) if n else np.zeros((0, *shape), np.float32),
-           "identity_src": np.stack(list(batch["identity"]))[sel].astype(np.float32) if n else np.zeros((0, 1), np.float32)}
-    out.update({f"src_{a}": np.asarray(batch[a], np.float32)[sel] for a in attrs})
-    return out
-
-
-def file_source(cfg: EditConfig, doc: dict[str, Any], gid: str) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
     """Latents a user brings; labels come along when the file has a column per mapper attribute."""
     ids, lat, extra = load_latents(cfg.latents)
     shape = tuple(doc["architecture"]["latent_shape"])
+    if lat.ndim == 2 and len(shape) == 2 and lat.shape[1] == int(np.prod(shape)):  # Parquet holds W+ rows flat
+        lat = lat.reshape(len(lat), *shape)
     if tuple(lat.shape[1:]) != shape:
         raise ValueError(f"latents in {cfg.latents} have shape {tuple(lat.shape[1:])} per row but the mapper expects {shape}")
     bad = np.nonzero(~np.isfinite(lat.reshape(len(lat), -1)).all(axis=1))[0]
     if len(bad):
         raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
-    if gid != doc["generator_id"]:
-        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {gid}")
-    n = min(len(lat), cfg.max_rows or len(lat))
     attrs = tuple(doc["architecture"]["attributes"])
     labeled = all(a in extra for a in attrs)
+    if opens_generator(cfg, labeled) and facts()[0] != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
+    n = min(len(lat), cfg.max_rows or len(lat))
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
     blocks = max(1, min(64, n // 4096))
-    ds = ray.data.range(n, override_num_blocks=blocks).map_batches(_take_rows, fn_kwargs={"cols": ref}, batch_size=None, num_cpus=0.1)
+    ds = task_stage(ray.data.range(n, override_num_blocks=blocks), take_rows, cfg.mapper_stage.actors, cols=ref)
     return ds, np.arange(n, dtype=np.int64), labeled
-
-
-def _take_rows(batch: dict[str, np.ndarray], cols: Any) -> dict[str, np.ndarray]:
-    pos = np.asarray(batch["id"], np.int64)  # ray.data.range names its column "id": here it is the position
-    data = ray.get(cols) if isinstance(cols, ray.ObjectRef) else cols
-    return {"position": pos, **{k: v[pos] for k, v in data.items()}}
 
 
 def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator: str | None, framing: Any,
@@ -162,11 +95,11 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
         ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
-        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": tuple(a for a in meta["all_attributes"])}, batch_size=None, num_cpus=0.1)
+        ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=tuple(meta["all_attributes"]))
     elif embeds_originals(cfg, labeled):  # labels came with the latents, their identity did not
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
-        ds = ds.map_batches(rename_labels, fn_kwargs={"attributes": ()}, batch_size=None, num_cpus=0.1)
+        ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=())
     ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
                       keep_source=cfg.refine_steps > 0)
     if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
@@ -179,14 +112,20 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         if cfg.relabel:
             ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
             ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
-            ds = ds.map_batches(identity_cosine, batch_size=None, num_cpus=0.1)
-        ds = ds.map_batches(encode_images, fn_kwargs={"fmt": cfg.image_format}, batch_size=64, num_cpus=0.25)
+            ds = task_stage(ds, identity_cosine, cfg.label_stage.actors)
+        ds = task_stage(ds, encode_images, cfg.render_stage.actors, batch_size=64, num_cpus=0.25, fmt=cfg.image_format)
     return write_shards(ds, absolute(cfg.out), layout, functools.partial(edit_shard_files, meta=meta))
 
 
 def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
     """Labeled latents from a file carry no identity embedding: the edit's identity cosine needs the original's."""
     return labeled and cfg.relabel and not cfg.dataset
+
+
+def opens_generator(cfg: EditConfig, labeled: bool) -> bool:
+    """Only a job that renders (the edits, or unlabeled originals to label them) or refines opens the generator:
+    a mapper-only job on labeled latents never loads it."""
+    return cfg.render or not labeled or cfg.refine_steps > 0
 
 
 def generator_facts(generator: str | None) -> tuple[str, Any]:
@@ -215,11 +154,12 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
     generator = absolute(cfg.generator if cfg.generator is not None else doc.get("generator"))
-    generator_id, framing = off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out)
+    facts = functools.cache(lambda: off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out))
     if cfg.dataset:
-        src, positions, labeled = dataset_source(cfg, doc, attrs)
+        src, positions, labeled = dataset_source(cfg, doc, attrs, facts)
     else:
-        src, positions, labeled = file_source(cfg, doc, generator_id)
+        src, positions, labeled = file_source(cfg, doc, facts)
+    framing = facts()[1] if opens_generator(cfg, labeled) else None
     labelers = export_labelers(doc)
     all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
     meta = {"mapper_id": f"mapper-{sha256_file(fetch(cfg.mapper) / 'mapper.safetensors')[:12]}", "variants": vs,
@@ -236,7 +176,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)
     if todo and done:  # a resumed run reads only the rows of the shards it still has to write
-        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1)
+        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1,
+                         compute=ray.data.TaskPoolStrategy(size=max(1, cfg.mapper_stage.actors)))
     written = run_to_end(lambda _: build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta), layout, done, "edit")
     manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

@@ -1,7 +1,7 @@
 """The skeleton the dataset and edit jobs share: an output that resumes from its shards' commit markers, a Ray
 Data chain of actor pools that ends in the shard writer, progress per committed shard, the manifest last.
 
-A layout (pipeline/shards.py ShardPlan, pipeline/edit.py EditLayout) says which shards exist (`indices`), which
+A layout (pipeline/shards.py ShardPlan, EditLayout) says which shards exist (`indices`), which
 shard a row goes to, each row's key, how many rows make a shard whole and the shard's bounds.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.data import ActorPoolStrategy
+from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
 from pipeline import names
 from pipeline.config import StageResources
@@ -28,6 +28,15 @@ def actor_stage(ds: ray.data.Dataset, cls: type, res: StageResources, **kwargs: 
         cls, fn_constructor_kwargs={**kwargs, "device": device_for(res.num_gpus)}, batch_size=res.batch_size,
         compute=ActorPoolStrategy(size=res.actors), num_cpus=res.num_cpus, num_gpus=res.num_gpus or None,
     )
+
+
+def task_stage(ds: ray.data.Dataset, fn: Callable[..., dict], tasks: int, batch_size: int | None = None,
+               num_cpus: float = 0.1, **kwargs: Any) -> ray.data.Dataset:
+    """`fn(batch, **kwargs)` as plain tasks, at most `tasks` at once (the pool that feeds or follows it sets the
+    pace). Left to Ray, every block in flight got a task and every task a new worker process (Python, Ray and the
+    module's torch: ~0.4 GB and seconds of CPU each), so start-up time and memory grew with the rows."""
+    return ds.map_batches(fn, fn_kwargs=kwargs or None, batch_size=batch_size, num_cpus=num_cpus,
+                          compute=TaskPoolStrategy(size=max(1, tasks)))
 
 
 def write_shards(ds: ray.data.Dataset, uri: str, layout: Any, encode: Callable[..., dict[str, bytes]]) -> ray.data.Dataset:

@@ -1,4 +1,5 @@
-"""Shard files: a fixed plan (shard i = a fixed seed range), Parquet + WebDataset encoders, the writer."""
+"""Shard files: the dataset's and the edit job's layouts (which shard a row goes to), their Parquet + WebDataset
+encoders, the writer. numpy and pyarrow only: the writer actor never imports torch."""
 
 from __future__ import annotations
 
@@ -54,6 +55,31 @@ class ShardPlan:
 
 
 @dataclass(frozen=True)
+class EditLayout:
+    """Shard i holds input positions [i*size, (i+1)*size); each input row gives `variants` output rows."""
+
+    size: int
+    counts: tuple[int, ...]  # input rows present in each shard
+    variants: int
+
+    # the layout protocol of ShardWriter and pipeline/sharded_job.py
+    def indices(self) -> list[int]:
+        return [i for i, c in enumerate(self.counts) if c]
+
+    def shard_of(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return batch["position"] // self.size
+
+    def row_keys(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(batch["position"], np.int64) * self.variants + np.asarray(batch["variant"], np.int64)
+
+    def expected(self, index: int) -> int:
+        return self.counts[index] * self.variants
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        return index * self.size, (index + 1) * self.size
+
+
+@dataclass(frozen=True)
 class ShardSchema:
     """What a row holds; the manifest records it."""
 
@@ -82,8 +108,10 @@ def fixed_list(values: np.ndarray, n: int) -> pa.Array:
 
 
 def table_bytes(table: pa.Table) -> bytes:
+    """zstd Parquet; dictionaries for the string columns only (on floats they cost time and grow the file)."""
     buf = pa.BufferOutputStream()
-    pq.write_table(table, buf, compression="zstd")
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
+    pq.write_table(table, buf, compression="zstd", use_dictionary=strings)
     return buf.getvalue().to_pybytes()
 
 
@@ -136,6 +164,36 @@ def dataset_shard_files(rows: dict[str, np.ndarray], index: int, schema: ShardSc
     order = np.argsort(rows["seed"], kind="stable")
     rows = {k: v[order] for k, v in rows.items()}
     return {"parquet": parquet_bytes(rows, schema, index), "wds": tar_bytes(rows, schema)}
+
+
+def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, Any]) -> dict[str, bytes]:
+    """Parquet with every numeric column (latents flattened) + a WebDataset tar keyed id_variant."""
+    order = np.lexsort((rows["variant"], rows["position"]))
+    rows = {k: v[order] for k, v in rows.items()}
+    n, fmt = len(order), meta["image_format"]
+    cols: dict[str, pa.Array] = {}
+    for k, v in rows.items():
+        if k in ("image_bytes", "image"):
+            continue
+        cols[k] = fixed_list(v, int(np.prod(v.shape[1:]))) if v.ndim > 1 else pa.array(v)
+    cols["mapper_id"] = pa.array([meta["mapper_id"]] * n, pa.string())
+    if not meta["webdataset"]:  # no tar: no per-row keys to format
+        return {"parquet": table_bytes(pa.table(cols))}
+    keys = [f"{i:012d}_{v:03d}" for i, v in zip(rows["id"].tolist(), rows["variant"].tolist())]
+    if "image_bytes" in rows:
+        cols["image"] = pa.array([f"{names.tar_path(index)}#{k}.{fmt}" for k in keys])
+    return {"parquet": table_bytes(pa.table(cols)), "wds": edit_tar_bytes(rows, keys, fmt)}
+
+
+def edit_tar_bytes(rows: dict[str, np.ndarray], keys: list[str], fmt: str) -> bytes:
+    members = []
+    scalars = [k for k, v in rows.items() if v.ndim == 1 and k != "image_bytes"]
+    for i, key in enumerate(keys):
+        if "image_bytes" in rows:
+            members.append((f"{key}.{fmt}", bytes(rows["image_bytes"][i])))
+        labels = {k: rows[k][i].item() for k in scalars}
+        members += [(f"{key}.npy", npy_bytes(np.asarray(rows["w"][i], np.float32))), (f"{key}.json", json.dumps(labels).encode())]
+    return tar_members(members)
 
 
 def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bounds: tuple[int, int]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ class BenchConfig:
     only: tuple[str, ...] = SUITES  # which suites (the report keeps the others' last results)
     out: str = "runs/bench/report.json"
     dataset: str = "data/default"  # for the train and edit benchmarks
-    mapper: str | None = None  # export for the edit and serve benchmarks; default: the newest under runs/
+    mapper: str | None = None  # trained export for serve and the edit job that renders; default: newest under runs/
     repeats: int = 3  # runs of each suite: the report gives each figure's median and [min, max] (and keeps every run)
 
     def __post_init__(self) -> None:

@@ -58,3 +58,17 @@ def test_peak_memory_sees_a_child_process_and_splits_shared_pages():
     mib = 2**20
     assert mem.peak_bytes - own_rss > 380 * mib  # RSS counts the shared pages in both processes
     assert 190 * mib < mem.peak_pss_bytes - own_pss < 300 * mib  # PSS counts them once
+
+
+@pytest.mark.slow
+def test_the_edit_bench_runs_both_mapper_shapes_without_a_trained_export(tmp_path, monkeypatch):
+    """Mapper-only edit jobs for the DCGAN's 100-d latents and for W+ (18x512, stored flat in Parquet) on random
+    exports: every row written, a ratio against the bare loop for each, and the inputs removed afterwards."""
+    from pipeline.bench import edit_bench
+
+    monkeypatch.setattr(edit_bench, "SHAPES", {"dcgan_z100": ((100,), 6000, 4096), "stylegan2_wplus_18x512": ((18, 512), 600, 256)})
+    report = edit_bench.bench_edit(None, "no-dataset", out=str(tmp_path))
+    for name, n in (("dcgan_z100", 6000), ("stylegan2_wplus_18x512", 600)):
+        assert report[name]["latents"] == n and 0 < report[name]["ratio_job_vs_bare"] < 10, report
+        assert not (tmp_path / name).exists()  # the W+ input and edits are GBs at full size
+    assert report["ray_start_s"] > 0 and "job_with_rendering_latents_per_s" not in report

@@ -4,9 +4,8 @@ left, and that a finished output starts nothing (the Ray runs themselves: test_d
 import pytest
 
 from pipeline import names
-from pipeline.edit import EditLayout
 from pipeline.sharded_job import committed, earlier_output, run_to_end
-from pipeline.shards import ShardPlan, write_shard
+from pipeline.shards import EditLayout, ShardPlan, write_shard
 from pipeline.storage import Store
 
 
