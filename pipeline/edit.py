@@ -23,7 +23,15 @@ from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, task_stage, write_shards
+from pipeline.sharded_job import (
+    actor_stage,
+    committed,
+    earlier_output,
+    run_to_end,
+    task_pool,
+    task_stage,
+    write_shards,
+)
 from pipeline.shards import EditLayout, edit_shard_files
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
@@ -177,7 +185,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     check_cpu_budget(pools, cfg.ray_address)
     if todo and done:  # a resumed run reads only the rows of the shards it still has to write
         src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1,
-                         compute=ray.data.TaskPoolStrategy(size=max(1, cfg.mapper_stage.actors)))
+                         compute=task_pool(cfg.mapper_stage.actors))
     written = run_to_end(lambda _: build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta), layout, done, "edit")
     manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

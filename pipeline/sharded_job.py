@@ -35,8 +35,12 @@ def task_stage(ds: ray.data.Dataset, fn: Callable[..., dict], tasks: int, batch_
     """`fn(batch, **kwargs)` as plain tasks, at most `tasks` at once (the pool that feeds or follows it sets the
     pace). Left to Ray, every block in flight got a task and every task a new worker process (Python, Ray and the
     module's torch: ~0.4 GB and seconds of CPU each), so start-up time and memory grew with the rows."""
-    return ds.map_batches(fn, fn_kwargs=kwargs or None, batch_size=batch_size, num_cpus=num_cpus,
-                          compute=TaskPoolStrategy(size=max(1, tasks)))
+    return ds.map_batches(fn, fn_kwargs=kwargs or None, batch_size=batch_size, num_cpus=num_cpus, compute=task_pool(tasks))
+
+
+def task_pool(tasks: int) -> TaskPoolStrategy:
+    """At most `tasks` plain tasks at once (at least one): task_stage's rule, also for a filter."""
+    return TaskPoolStrategy(size=max(1, tasks))
 
 
 def write_shards(ds: ray.data.Dataset, uri: str, layout: Any, encode: Callable[..., dict[str, bytes]]) -> ray.data.Dataset:
