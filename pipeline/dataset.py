@@ -22,8 +22,9 @@ from pipeline.storage import Store, absolute
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
-from stages.latents import SampleLatents, expand_seed_ranges
+from stages.latents import SampleLatents
 from stages.render import Render
+from stages.seeds import expand_seed_ranges
 
 
 def for_workers(cfg: DatasetConfig) -> DatasetConfig:

@@ -29,9 +29,3 @@ class SampleLatents:
             w = w.unsqueeze(1).expand(-1, self.gen.num_ws, -1)
         return {**batch, "z": z, "w": w.float().cpu().numpy()}
 
-
-def expand_seed_ranges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Rows of [seed_lo, seed_hi) ranges -> one row per seed (the pipeline's read stage)."""
-    ranges = zip(batch["seed_lo"].tolist(), batch["seed_hi"].tolist())
-    seeds = [np.arange(lo, hi, dtype=np.int64) for lo, hi in ranges]
-    return {"seed": np.concatenate(seeds) if seeds else np.zeros(0, np.int64)}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from stages.latents import SampleLatents, expand_seed_ranges, seed_z
+from stages.latents import SampleLatents, seed_z
 
 
 def test_seed_z_depends_only_on_the_seed():
@@ -9,11 +9,6 @@ def test_seed_z_depends_only_on_the_seed():
     np.testing.assert_array_equal(a[0], b[1])
     np.testing.assert_array_equal(a[2], b[0])
     assert not np.allclose(a[0], a[1])
-
-
-def test_expand_seed_ranges():
-    out = expand_seed_ranges({"seed_lo": np.array([0, 10]), "seed_hi": np.array([3, 12])})
-    assert out["seed"].tolist() == [0, 1, 2, 10, 11]
 
 
 def test_sample_latents_is_batch_size_independent():

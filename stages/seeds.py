@@ -1,0 +1,13 @@
+"""The dataset job's read stage: seed ranges -> one row per seed. numpy only: the task worker that runs it
+imports no torch (an idle task worker holding torch kept ~0.4 GB for the whole job)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def expand_seed_ranges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows of [seed_lo, seed_hi) ranges -> one row per seed."""
+    ranges = zip(batch["seed_lo"].tolist(), batch["seed_hi"].tolist())
+    seeds = [np.arange(lo, hi, dtype=np.int64) for lo, hi in ranges]
+    return {"seed": np.concatenate(seeds) if seeds else np.zeros(0, np.int64)}
