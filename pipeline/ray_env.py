@@ -158,10 +158,6 @@ def init_ray(address: str | None, log_dir: str | Path | None = None, object_stor
         # the raylet otherwise starts workers for queued tasks that a warm worker then takes; it kills them idle
         # and starts more: in an edit job of 1 M latents, 9 of 19 workers booted (~1 s CPU each) and ran nothing
         os.environ.setdefault("RAY_enable_worker_prestart", "0")
-        # glibc gives a process up to 8 heap arenas per core, one per thread that allocates; Ray's workers run
-        # batches on several threads, and their heaps fragmented across arenas: with 2, one dataset job's peak RSS
-        # (driver and workers) was 3.82 GiB at 1 k rows and 4.21 GiB at 10 k, against 4.11 and 4.60 without
-        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE, object_store_memory=object_store_memory)
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
