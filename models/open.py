@@ -8,8 +8,8 @@ from models.attributes import LABELERS
 from models.weights import fetch
 
 if TYPE_CHECKING:  # names only: config checks (check_embedder) must not import torch
-    from models.framing import Framing
-    from models.generator import Generator
+    from models.generators.framing import Framing
+    from models.generators.interface import Generator
 
 EMBEDDERS = ("sface", "arcface:<checkpoint>")  # identity embedders a dataset can run
 ARCFACE = "arcface:"  # + a path or URI of a pSp/e4e-layout IR-SE state dict (model_ir_se50.pth): users bring it
@@ -18,11 +18,11 @@ ARCFACE = "arcface:"  # + a path or URI of a pSp/e4e-layout IR-SE state dict (mo
 def open_generator(path: str | None, device: str = "cpu") -> Generator:
     """None = the embedded DCGAN; otherwise a StyleGAN2 checkpoint (NVlabs .pkl or rosinality .pt)."""
     if path is None:
-        from models.dcgan import load_dcgan
+        from models.generators.dcgan import load_dcgan
 
         gen = load_dcgan()
     else:
-        from models.stylegan2_ckpt import load_generator
+        from models.generators.stylegan2_ckpt import load_generator
 
         gen = load_generator(fetch(path, "StyleGAN2 checkpoint"))
     return gen.to(device).eval().requires_grad_(False)
@@ -31,11 +31,11 @@ def open_generator(path: str | None, device: str = "cpu") -> Generator:
 def labeler_class(name: str) -> type:
     """The labeler's class: its `attributes` are readable without loading any weights."""
     if name == "age-gender":
-        from models.age_gender import AgeGenderLabeler
+        from models.labelers.age_gender import AgeGenderLabeler
 
         return AgeGenderLabeler
     if name == "emotion":
-        from models.emotion import EmotionLabeler
+        from models.labelers.emotion import EmotionLabeler
 
         return EmotionLabeler
     raise ValueError(f"unknown labeler {name!r} (choose from {', '.join(LABELERS)})")
@@ -53,7 +53,7 @@ def open_labeler(name: str, framing: Framing, device: str = "cpu", port: bool | 
     if not _torch_port(device, port):
         return cls(framing=framing)
     if name == "age-gender":
-        from models.age_gender_torch import AgeGenderTorchLabeler
+        from models.labelers.age_gender_torch import AgeGenderTorchLabeler
 
         return AgeGenderTorchLabeler(framing, device)
     labeler = cls(framing=framing)
@@ -71,15 +71,15 @@ def open_embedder(name: str, framing: Framing, device: str = "cpu", port: bool |
     """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors (off the CPU, or `port`: the torch port)."""
     check_embedder(name)
     if name.startswith(ARCFACE):
-        from models.arcface import load_arcface
+        from models.identity.arcface import load_arcface
 
         embedder = load_arcface(fetch(name[len(ARCFACE):], "ArcFace checkpoint"), framing)
         embedder.net.to(device)
         return embedder
     if name == "sface" and _torch_port(device, port):
-        from models.sface_torch import SFaceTorchEmbedder
+        from models.identity.sface_torch import SFaceTorchEmbedder
 
         return SFaceTorchEmbedder(framing, device=device)
-    from models.sface import SFaceEmbedder
+    from models.identity.sface import SFaceEmbedder
 
     return SFaceEmbedder(framing=framing)

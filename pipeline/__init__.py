@@ -1,1 +1,2 @@
-"""Config, naming, I/O, manifests, composition of stages into Ray jobs, and the CLI."""
+"""The jobs, one sub-package per verb (dataset, train, edit, eval, bench, serve), over a small core every job
+shares: configs, storage, shards, the sharded-job skeleton, manifests, names, Ray start-up, progress, the CLI."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from pipeline.cli_args import add_config_args, config_from_args
 from pipeline.config import DATASET_PRESETS, DatasetConfig, to_jsonable
-from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
+from pipeline.train.config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -42,7 +42,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps({"config": to_jsonable(cfg), "config_hash": cfg.identity_hash()}, indent=2))
         return 0
-    from pipeline.dataset import run_dataset
+    from pipeline.dataset.job import run_dataset
 
     run_dataset(cfg)
     return 0
@@ -85,16 +85,16 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    return _run_or_print(train_config(args), args, "pipeline.train", "run_train")
+    return _run_or_print(train_config(args), args, "pipeline.train.job", "run_train")
 
 
 def cmd_train_regressor(args: argparse.Namespace) -> int:
     cfg = config_from_args(RegressorTrainConfig, args, REGRESSOR_PRESETS[args.preset])
-    return _run_or_print(cfg, args, "pipeline.train_regressor", "run_train_regressor")
+    return _run_or_print(cfg, args, "pipeline.train.regressor", "run_train_regressor")
 
 
 def edit_parsers(sub: argparse._SubParsersAction) -> None:
-    from pipeline.edit_config import EditConfig
+    from pipeline.edit.config import EditConfig
 
     e = sub.add_parser("edit", help="apply a mapper to many latents (Ray Data), render and re-label",
                        description=EditConfig.__doc__)
@@ -103,9 +103,9 @@ def edit_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from pipeline.edit_config import EditConfig
+    from pipeline.edit.config import EditConfig
 
-    return _run_or_print(config_from_args(EditConfig, args, {}), args, "pipeline.edit", "run_edit")
+    return _run_or_print(config_from_args(EditConfig, args, {}), args, "pipeline.edit.job", "run_edit")
 
 
 def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module: str, fn: str,
@@ -120,18 +120,18 @@ def config_command(sub: argparse._SubParsersAction, name: str, cls: type, module
 
 def config_commands(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
     from pipeline.bench.config import BenchConfig
-    from pipeline.edit_one_config import EditOneConfig
-    from pipeline.eval_config import EvalConfig
-    from pipeline.probe_config import ProbeConfig
+    from pipeline.edit.one_config import EditOneConfig
+    from pipeline.eval.config import EvalConfig
+    from pipeline.eval.probe_config import ProbeConfig
     from pipeline.serve.config import ServeConfig
 
-    return {"edit-one": config_command(sub, "edit-one", EditOneConfig, "pipeline.edit_one", "edit_one",
+    return {"edit-one": config_command(sub, "edit-one", EditOneConfig, "pipeline.edit.one", "edit_one",
                                        "edit one seed and write the before/after sheet with the readings"),
             "bench": config_command(sub, "bench", BenchConfig, "pipeline.bench.run", "run_bench",
                                     "run the benchmarks and write a JSON report"),
-            "eval": config_command(sub, "eval", EvalConfig, "pipeline.evaluation", "run_eval",
+            "eval": config_command(sub, "eval", EvalConfig, "pipeline.eval.run", "run_eval",
                                    "compare a mapper with a linear-direction baseline"),
-            "probe": config_command(sub, "probe", ProbeConfig, "pipeline.direction_probe", "run_probe",
+            "probe": config_command(sub, "probe", ProbeConfig, "pipeline.eval.probe", "run_probe",
                                     "how predictable the critic's per-face edit directions are (why one pass falls short)"),
             "serve": config_command(sub, "serve", ServeConfig, "pipeline.serve.app", "run_serve",
                                     "a local web editor: sliders on a mapper export, the edit and its readings live")}

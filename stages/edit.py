@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.mapper import load_mapper
+from models.editors.mapper import load_mapper
 
 
 class ApplyMapper:
@@ -50,7 +50,7 @@ class ApplyMapper:
 
 class RefineEdits:
     """Moves each edited latent `w` further toward its request with a refiner, (originals, edits, requests) ->
-    latents, that `open_refiner(device)` opens once (pipeline/refine.py Refiner: a few steps on the mapper's
+    latents, that `open_refiner(device)` opens once (pipeline/edit/refine.py Refiner: a few steps on the mapper's
     training critic). Rows that asked for no change keep their input exactly; `w_src` is dropped."""
 
     def __init__(self, open_refiner: Callable[[str], Any], device: str = "cpu") -> None:

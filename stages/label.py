@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.framing import Framing
+from models.generators.framing import Framing
 from models.open import open_labeler
 from stages.render import from_uint8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.generator import broadcast_ws
+from models.generators.interface import broadcast_ws
 
 
 def holdout_split(batch: dict[str, np.ndarray], every: int, held_out: bool) -> dict[str, np.ndarray]:
@@ -35,7 +35,7 @@ class TrunkFeatures:
     """Adds `features` (N, D): pooled frozen-trunk features of each image, what H's head is fitted on."""
 
     def __init__(self, framing: tuple[float, float, float, float], trunk_layers: int, device: str = "cpu") -> None:
-        from models.regressor import AttributeRegressor, RegressorConfig
+        from models.labelers.regressor import AttributeRegressor, RegressorConfig
 
         cfg = RegressorConfig(attributes=("x",), mean=(0.0,), std=(1.0,), trunk_layers=trunk_layers, framing=framing)
         self.model, self.device, self.torch = AttributeRegressor(cfg).to(device).eval(), device, torch

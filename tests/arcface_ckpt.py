@@ -1,4 +1,4 @@
-"""A tiny random IR-SE ArcFace state dict with pSp/e4e's real key names, written by hand (not via models.arcface)."""
+"""A tiny random IR-SE ArcFace state dict with pSp/e4e's real key names, written by hand (not via models.identity.arcface)."""
 
 from __future__ import annotations
 

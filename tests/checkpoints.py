@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from models.stylegan2 import StyleGAN2, StyleGAN2Config
-from models.stylegan2_ckpt import save_nvlabs_pkl, save_rosinality
+from models.generators.stylegan2 import StyleGAN2, StyleGAN2Config
+from models.generators.stylegan2_ckpt import save_nvlabs_pkl, save_rosinality
 
 
 def tiny_channels(resolution: int, top: int = 64) -> tuple[tuple[int, int], ...]:

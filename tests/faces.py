@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from models.dcgan import load_dcgan
+from models.generators.dcgan import load_dcgan
 
 
 @functools.cache

@@ -43,7 +43,7 @@ def pipeline_run(cfg: DatasetConfig) -> dict[str, float]:
     cluster where Ray is already up; peak memory covers both."""
     import ray
 
-    from pipeline.dataset import run_dataset
+    from pipeline.dataset.job import run_dataset
     from pipeline.ray_env import init_ray
 
     shutil.rmtree(cfg.out, ignore_errors=True)

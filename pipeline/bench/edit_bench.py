@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from models.mapper import Mapper, MapperConfig, load_mapper, save_mapper
+from models.editors.mapper import Mapper, MapperConfig, load_mapper, save_mapper
 from pipeline.config import StageResources
-from pipeline.edit_config import EditConfig
+from pipeline.edit.config import EditConfig
 
 BATCH = 4096
 ATTRS = ("young", "smiling", "male")
@@ -60,7 +60,7 @@ def bare_mapper_loop(mapper_dir: str, n: int, batch: int) -> float:
 
 def _job(cfg: EditConfig) -> float:
     """Rows/s of one edit job from its first read to its manifest, on the Ray already started."""
-    from pipeline.edit import run_edit
+    from pipeline.edit.job import run_edit
 
     shutil.rmtree(cfg.out, ignore_errors=True)
     t0 = time.perf_counter()

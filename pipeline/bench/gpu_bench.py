@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.stylegan2_ckpt import save_rosinality
+from models.generators.stylegan2_ckpt import save_rosinality
 from pipeline.bench.dataset_bench import pipeline_run
 from pipeline.bench.synthesis import bench_generator
 from pipeline.config import DatasetConfig, StageResources

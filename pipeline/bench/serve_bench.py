@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.mapper import load_mapper, request
-from pipeline.judge import Judge, export_labelers
+from models.editors.mapper import load_mapper, request
+from pipeline.eval.judge import Judge, export_labelers
 
 
 def bare_edit_ms(mapper_dir: str, n: int = 200) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from models.stylegan2 import StyleGAN2, StyleGAN2Config, official_channels
+from models.generators.stylegan2 import StyleGAN2, StyleGAN2Config, official_channels
 
 VARIANTS = ("baseline", "inference_mode", "channels_last", "compile")
 

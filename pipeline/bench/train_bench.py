@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline.train_config import TrainConfig
+from pipeline.train.config import TrainConfig
 
 
 def _rate(run: Path) -> float:
@@ -16,7 +16,7 @@ def _rate(run: Path) -> float:
 
 
 def bench_train(dataset: str, steps: int = 24, out: str = "runs/bench/train") -> dict[str, Any]:
-    from pipeline.train import run_train
+    from pipeline.train.job import run_train
 
     result: dict[str, Any] = {}
     for objective in ("latent", "image"):

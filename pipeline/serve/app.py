@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from models.weights import CheckpointError
-from pipeline.edit_config import parse_changes
+from pipeline.edit.config import parse_changes
 from pipeline.serve.catalog import NotListed, eval_summaries, preview_rows, run_files
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.editor import Editor, png

@@ -1,5 +1,5 @@
 """The editor's models, loaded once per export, and the three things a page asks of them: a face, an edit of it
-(mapper + render + PNG: what a slider waits for) and the real labelers' readings of that edit (pipeline/judge.py)."""
+(mapper + render + PNG: what a slider waits for) and the real labelers' readings of that edit (pipeline/eval/judge.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from models.attributes import attribute
-from models.generator import broadcast_ws
-from models.mapper import Mapper, load_mapper, request
-from pipeline.judge import Judge, Reading, export_labelers
+from models.editors.mapper import Mapper, load_mapper, request
+from models.generators.interface import broadcast_ws
+from pipeline.eval.judge import Judge, Reading, export_labelers
 from pipeline.serve.catalog import Export, NotListed, find_exports, held_out_rows
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.faces import parse_source, parse_upload

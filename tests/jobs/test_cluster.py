@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.edit import FORMAT as EDITS
+from pipeline.edit.job import FORMAT as EDITS
 from pipeline.manifest import read_manifest, verify_manifest
 from tests.cluster import Cluster
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.age_gender import AgeGenderLabeler
 from models.attributes import CATALOG, EMOTIONS, LABELERS, Attribute, attribute, clip_to_range, young_from_age
-from models.dcgan import load_dcgan
-from models.emotion import EmotionLabeler
-from models.framing import DIGIFACE
-from models.sface import SFaceEmbedder
+from models.generators.dcgan import load_dcgan
+from models.generators.framing import DIGIFACE
+from models.identity.sface import SFaceEmbedder
+from models.labelers.age_gender import AgeGenderLabeler
+from models.labelers.emotion import EmotionLabeler
 
 
 def test_catalog_lists_the_documented_attributes():

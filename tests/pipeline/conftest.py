@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import DATASET_PRESETS, DatasetConfig
-from pipeline.train_config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
+from pipeline.train.config import REGRESSOR_PRESETS, TRAIN_PRESETS, RegressorTrainConfig, TrainConfig
 
 
 @pytest.fixture(scope="session")
 def tiny_data(ray_local, tmp_path_factory) -> dict[str, str]:
-    from pipeline.dataset import run_dataset
-    from pipeline.train_regressor import run_train_regressor
+    from pipeline.dataset.job import run_dataset
+    from pipeline.train.regressor import run_train_regressor
 
     root = tmp_path_factory.mktemp("tinydata")
     ds = str(root / "ds")
@@ -23,7 +23,7 @@ def tiny_data(ray_local, tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tiny_mapper(tiny_data) -> str:
     """A quickly trained young+smiling mapper (latent objective, 1 worker)."""
-    from pipeline.train import run_train
+    from pipeline.train.job import run_train
 
     cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "critic": tiny_data["regressor"],
                          "allow_weak_critic": True, "objective": "latent", "num_workers": 1, "attributes": ("young", "smiling"),

@@ -1,6 +1,6 @@
 from pipeline.cli import build_parser
 from pipeline.cli_args import config_from_args
-from pipeline.train_config import TRAIN_PRESETS, LossWeights, TrainConfig
+from pipeline.train.config import TRAIN_PRESETS, LossWeights, TrainConfig
 
 
 def test_every_loss_weight_and_sampling_field_reaches_the_cli():

@@ -3,7 +3,7 @@
 import io
 
 from pipeline.progress import Progress
-from pipeline.train_report import validation_ratio
+from pipeline.train.report import validation_ratio
 
 
 class Terminal(io.StringIO):

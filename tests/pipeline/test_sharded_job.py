@@ -1,5 +1,5 @@
 """The dataset and edit jobs' shared skeleton without Ray: which shards count as written, what an earlier run
-left, and that a finished output starts nothing (the Ray runs themselves: test_dataset.py, test_edit.py)."""
+left, and that a finished output starts nothing (the Ray runs themselves: dataset/test_job.py, edit/test_job.py)."""
 
 import pytest
 

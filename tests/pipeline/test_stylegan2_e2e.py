@@ -40,7 +40,7 @@ def _objects(s3: pafs.FileSystem, bucket: str) -> dict[str, bytes]:
 def test_stylegan2_wplus_chain_through_the_clis_on_s3_leaks_no_credentials(s3_server, tmp_path):
     """The recorded dataset URI has its user-info removed and still opens with credentials from the environment,
     as the README says to give them; the W+ latents keep their layer shape from the dataset to the edits."""
-    from models.mapper import load_mapper
+    from models.editors.mapper import load_mapper
     from pipeline.manifest import read_manifest, verify_manifest
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "envkey", "AWS_SECRET_ACCESS_KEY": "envsecret"}

@@ -5,7 +5,7 @@ from stages.edit import RefineEdits
 
 
 class ShiftBy:
-    """A refiner with a known answer: each edit moves by its request's sum (the real one is pipeline/refine.py)."""
+    """A refiner with a known answer: each edit moves by its request's sum (the real one is pipeline/edit/refine.py)."""
 
     names = ("young", "smiling")
 

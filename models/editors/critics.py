@@ -1,0 +1,42 @@
+"""The frozen, differentiable critics an edit is trained against: G -> H and G -> identity net, or their
+latent surrogates. A critic maps latents to (attributes in their units (N, K), unit identity embeddings of
+the first `id_rows` rows)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from models.editors.surrogate import LatentSurrogate
+from models.generators.framing import crop_resize
+from models.generators.interface import Generator
+
+
+class ImageCritic:
+    """w -> G(w) -> (H(images), SFace-port embedding); weights frozen, gradients reach w."""
+
+    def __init__(self, gen: Generator, h: torch.nn.Module, device: torch.device | str = "cpu") -> None:
+        from models.identity.sface_torch import load_sface_torch
+
+        self.gen = gen  # opened by the caller on `device`, so a judge and a critic can share one
+        self.ident = load_sface_torch().to(device).eval().requires_grad_(False)
+        self.h = h.to(device).eval().requires_grad_(False)
+        self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)
+
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        images = self.gen.synthesis(w)
+        faces = images if id_rows is None else images[:id_rows]
+        return self.h(images), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
+
+
+class LatentCritic:
+    """The same answers read off latents by small surrogates fitted to the image critic (no generator)."""
+
+    def __init__(self, surrogate: LatentSurrogate, attributes: tuple[str, ...], mean: torch.Tensor, std: torch.Tensor,
+                 device: torch.device | str = "cpu") -> None:
+        self.s = surrogate.to(device).eval().requires_grad_(False)
+        self.attributes, self.mean, self.std = attributes, mean.to(device), std.to(device)
+
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        pred, emb = self.s(w)
+        return pred * self.std + self.mean, emb if id_rows is None else emb[:id_rows]

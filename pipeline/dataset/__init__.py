@@ -1,0 +1,1 @@
+"""`python -m pipeline dataset`: seeds to labeled, embedded shards and their manifest."""

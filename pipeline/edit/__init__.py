@@ -1,0 +1,1 @@
+"""`python -m pipeline edit` / `edit-one`: a trained mapper applied to many latents, or to one."""

@@ -1,0 +1,210 @@
+"""`python -m pipeline edit`: a mapper over many latents as one Ray Data job, written as shards + manifest."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from models.editors.mapper import load_mapper
+from models.open import labeler_class, open_generator
+from models.weights import fetch, sha256_file
+from pipeline import names
+from pipeline.config import to_jsonable
+from pipeline.dataset.job import check_cpu_budget
+from pipeline.edit.config import EditConfig, for_mapper, variants
+from pipeline.eval.judge import export_labelers
+from pipeline.latent_io import load_latents
+from pipeline.manifest import read_manifest
+from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
+from pipeline.runinfo import run_header
+from pipeline.sharded_job import (
+    actor_stage,
+    committed,
+    earlier_output,
+    run_to_end,
+    task_pool,
+    task_stage,
+    write_shards,
+)
+from pipeline.shards import EditLayout, edit_shard_files
+from pipeline.storage import Store, absolute
+from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
+from stages.edit_source import dataset_rows, take_rows
+from stages.encode import encode_images
+from stages.identity import EmbedIdentity
+from stages.label import LabelAttributes
+from stages.render import Render
+
+FORMAT = "latent2latent-edits/1"
+
+
+def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...], facts: Callable[[], tuple[str, Any]]
+                   ) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+    """Rows of a dataset: id = seed, position = seed - seed_start; labels and identity come along."""
+    m = read_manifest(cfg.dataset)
+    if m["generator_id"] != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but dataset {cfg.dataset} comes from {m['generator_id']}")
+    if list(m["latent_shape"]) != list(doc["architecture"]["latent_shape"]):
+        raise ValueError(f"mapper expects latents of shape {doc['architecture']['latent_shape']} but the dataset has {m['latent_shape']}")
+    missing = [a for a in attrs if a not in m["attributes"]]
+    if missing:
+        raise ValueError(f"dataset {cfg.dataset} lacks the mapper's attributes {missing}")
+    start, stop = m["seeds"]
+    positions = np.arange(stop - start, dtype=np.int64)
+    if cfg.held_out_only:
+        positions = positions[(positions + start) % cfg.holdout_every == 0]
+    positions = positions[: cfg.max_rows] if cfg.max_rows else positions
+    store = Store(cfg.dataset)
+    paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    if opens_generator(cfg, labeled=True):
+        facts()
+    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
+    ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
+    keep = set(positions.tolist()) if len(positions) < stop - start else None
+    ds = task_stage(ds, dataset_rows, cfg.mapper_stage.actors, batch_size=1024, start=start, attrs=attrs,
+                    shape=tuple(m["latent_shape"]), keep=keep)
+    return ds, positions, True
+
+
+def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
+    """Latents a user brings; labels come along when the file has a column per mapper attribute."""
+    ids, lat, extra = load_latents(cfg.latents)
+    shape = tuple(doc["architecture"]["latent_shape"])
+    if lat.ndim == 2 and len(shape) == 2 and lat.shape[1] == int(np.prod(shape)):  # Parquet holds W+ rows flat
+        lat = lat.reshape(len(lat), *shape)
+    if tuple(lat.shape[1:]) != shape:
+        raise ValueError(f"latents in {cfg.latents} have shape {tuple(lat.shape[1:])} per row but the mapper expects {shape}")
+    bad = np.nonzero(~np.isfinite(lat.reshape(len(lat), -1)).all(axis=1))[0]
+    if len(bad):
+        raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
+    attrs = tuple(doc["architecture"]["attributes"])
+    labeled = all(a in extra for a in attrs)
+    if opens_generator(cfg, labeled) and facts()[0] != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
+    n = min(len(lat), cfg.max_rows or len(lat))
+    cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
+    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
+    ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
+    blocks = max(1, min(64, n // 4096))
+    ds = task_stage(ray.data.range(n, override_num_blocks=blocks), take_rows, cfg.mapper_stage.actors, cols=ref)
+    return ds, np.arange(n, dtype=np.int64), labeled
+
+
+def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator: str | None, framing: Any,
+               attrs: tuple[str, ...], labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
+    ds = src
+    if not labeled:  # imported latents: the mapper needs the originals' current attributes
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=tuple(meta["all_attributes"]))
+    elif embeds_originals(cfg, labeled):  # labels came with the latents, their identity did not
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=())
+    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
+                      keep_source=cfg.refine_steps > 0)
+    if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
+        from pipeline.edit.refine import open_refiner
+
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator)
+        ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
+    if cfg.render:
+        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        if cfg.relabel:
+            ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
+            ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+            ds = task_stage(ds, identity_cosine, cfg.label_stage.actors)
+        ds = task_stage(ds, encode_images, cfg.render_stage.actors, batch_size=64, num_cpus=0.25, fmt=cfg.image_format)
+    return write_shards(ds, absolute(cfg.out), layout, functools.partial(edit_shard_files, meta=meta))
+
+
+def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
+    """Labeled latents from a file carry no identity embedding: the edit's identity cosine needs the original's."""
+    return labeled and cfg.relabel and not cfg.dataset
+
+
+def opens_generator(cfg: EditConfig, labeled: bool) -> bool:
+    """Only a job that renders (the edits, or unlabeled originals to label them) or refines opens the generator:
+    a mapper-only job on labeled latents never loads it."""
+    return cfg.render or not labeled or cfg.refine_steps > 0
+
+
+def generator_facts(generator: str | None) -> tuple[str, Any]:
+    """The generator's id (checks imported latents) and framing (feeds the labelers): it is opened once for them."""
+    gen = open_generator(generator)
+    return gen.generator_id, gen.framing
+
+
+def run_edit(cfg: EditConfig) -> dict[str, Any]:
+    _, doc = load_mapper(cfg.mapper)
+    cfg = for_mapper(cfg, doc)
+    attrs = tuple(doc["architecture"]["attributes"])
+    vs = variants(cfg)
+    unknown = sorted({a for v in vs for a in v} - set(attrs))
+    if unknown:
+        raise ValueError(f"unknown attribute {unknown[0]!r} for this mapper (it edits: {', '.join(attrs)})")
+    if cfg.refine_steps:
+        from pipeline.edit.refine import check_refinable
+
+        check_refinable(doc)
+    store = Store(cfg.out)
+    store.check_writable()
+    finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(),
+                              lambda _: f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out")
+    if finished is not None:
+        print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
+        return finished
+    generator = absolute(cfg.generator if cfg.generator is not None else doc.get("generator"))
+    facts = functools.cache(lambda: off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out))
+    if cfg.dataset:
+        src, positions, labeled = dataset_source(cfg, doc, attrs, facts)
+    else:
+        src, positions, labeled = file_source(cfg, doc, facts)
+    framing = facts()[1] if opens_generator(cfg, labeled) else None
+    labelers = export_labelers(doc)
+    all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
+    meta = {"mapper_id": f"mapper-{sha256_file(fetch(cfg.mapper) / 'mapper.safetensors')[:12]}", "variants": vs,
+            "webdataset": cfg.webdataset,
+            "image_format": cfg.image_format, "all_attributes": all_attrs}
+    counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)
+    layout = EditLayout(cfg.shard_size, tuple(int(c) for c in counts), len(vs))
+    store.write_json(names.CONFIG, run_header("edit", cfg, config_hash=cfg.identity_hash(), **{k: v for k, v in meta.items() if k != "all_attributes"}))
+    done = committed(store, layout)
+    todo = [i for i in layout.indices() if i not in done]
+    t0 = time.time()
+    pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine_steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
+    pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
+    pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
+    check_cpu_budget(pools, cfg.ray_address)
+    if todo and done:  # a resumed run reads only the rows of the shards it still has to write
+        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1,
+                         compute=task_pool(cfg.mapper_stage.actors))
+    written = run_to_end(lambda _: build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta), layout, done, "edit")
+    manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
+    store.write_json(names.MANIFEST, manifest)
+    print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")
+    if todo:
+        print(store_line(object_store_report()))
+    return manifest
+
+
+def edit_manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict]) -> dict[str, Any]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    shards = sorted(shards, key=lambda s: s["index"])
+    schema = pq.read_schema(io.BytesIO(store.read_bytes(shards[0]["files"]["parquet"]["path"]))) if shards else pa.schema([])
+    return {"format": FORMAT, "config": to_jsonable(cfg), "config_hash": cfg.identity_hash(),
+            "mapper_id": meta["mapper_id"], "generator_id": doc["generator_id"], "variants": meta["variants"],
+            "attributes": doc["architecture"]["attributes"], "latent_shape": doc["architecture"]["latent_shape"],
+            "num_rows": sum(s["rows"] for s in shards), "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
+            "shards": shards}
+

@@ -1,0 +1,79 @@
+"""An optional edit-time refinement: a few gradient steps on the training critic from the mapper's output.
+
+Not the paper's one forward pass: it costs a generator and critic backward per step, so `make eval` reports
+it apart from the mapper, with its cost. The objective is the training loss's critic side (pipeline/train/losses.py)
+plus the proximity term, taken with respect to the latent instead of the mapper's weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from models.editors.critics import ImageCritic
+from models.generators.interface import Generator
+from models.open import open_generator
+from pipeline.train.config import LossWeights
+from pipeline.train.losses import AttrSpace, edit_terms, total
+
+
+def check_refinable(doc: dict[str, Any]) -> None:
+    """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it."""
+    kind = (doc.get("critic") or {}).get("kind")
+    if kind != "ported":
+        raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {kind!r}")
+
+
+def critic_from_export(doc: dict[str, Any], gen: Generator, device: str = "cpu") -> ImageCritic:
+    """The ported labelers over the training views, as the mapper's export records them, on `gen` (the export's
+    generator, already open on `device`)."""
+    from models.labelers.ported import PortedConfig, PortedLabelers
+
+    check_refinable(doc)
+    info = doc["critic"]
+    attrs = tuple(info["attributes"])
+    h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
+    return ImageCritic(gen, h, device)
+
+
+def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
+           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0."""
+    space = AttrSpace.build(names, critic.attributes)
+    with torch.no_grad():
+        before = critic(w0)
+    a = before[0][:, space.index]
+    target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
+    w = w1.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            parts = edit_terms(critic(w), before, target, delta != 0, space, weights)
+            parts["neighbourhood"] = (w - w0).reshape(len(w), -1).pow(2).mean(1).mean()
+            opt.zero_grad(set_to_none=True)
+            total(parts, weights)["total"].backward()
+            opt.step()
+    return w.detach()
+
+
+class Refiner:
+    """The export's critic on an open generator: (originals, mapper outputs, requests (N, k)) -> the mapper outputs
+    after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
+    stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
+
+    def __init__(self, doc: dict[str, Any], steps: int, gen: Generator, device: str = "cpu") -> None:
+        self.critic = critic_from_export(doc, gen, device)  # refused in one line for a mapper not trained on the ported critic
+        self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
+        self.steps = steps
+
+    def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return refine(self.critic, self.names, w0, w1, delta, self.steps)
+
+
+def open_refiner(export: str, steps: int, generator: str | None, device: str = "cpu") -> Refiner:
+    """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
+    from models.editors.mapper import load_mapper
+
+    _, doc = load_mapper(export)
+    return Refiner(doc, steps, open_generator(generator, device), device)

@@ -1,0 +1,1 @@
+"""`python -m pipeline eval` / `probe`: the one judge of an edit, the linear baseline, the evaluation."""

@@ -1,0 +1,31 @@
+"""`python -m pipeline eval`'s settings: torch-free, so the CLI parses (and refuses) its flags before any model loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out faces; each attribute (and pairs of them at once) pushed by +-strengths (fractions of its range)."""
+
+    mapper: str  # mapper export directory or URI
+    dataset: str | None = None  # default: the dataset the mapper was trained on
+    out: str | None = None  # default: <run dir>/eval
+    rows: int = 128  # held-out faces
+    strengths: tuple[float, ...] = (-0.3, -0.15, 0.15, 0.3)  # fractions of the attribute's range
+    passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
+    refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/edit/refine.py), reported apart with its cost
+    step_scale: float = 1.0  # != 1 adds "mapper-x<s>": the one-pass step w' - w scaled by s at inference, reported apart
+    pairs: str = "first"  # attributes requested two at a time, the others held still: first (pair), all, none
+    holdout_every: int = 10
+    sheet_faces: int = 6
+    dlib_rows: int = 32  # faces scored by the second identity embedder (dlib is slow on CPU)
+
+    def __post_init__(self) -> None:
+        if not self.mapper:
+            raise ValueError("--mapper is empty: give a mapper export directory")
+        if self.pairs not in ("first", "all", "none"):
+            raise ValueError(f"--pairs must be first, all or none, got {self.pairs!r}")
+        if self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_steps < 0 or self.step_scale <= 0:
+            raise ValueError("eval needs --rows >= 2, at least one strength, --passes >= 1, --refine-steps >= 0 and --step-scale > 0")

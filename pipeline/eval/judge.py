@@ -1,0 +1,135 @@
+"""The one judge of an edit: render, label with the real labelers averaged over views, embed, compare.
+
+Used by the end-of-training check, validation during training, `make eval`, `edit-one` and the benchmarks.
+The labelers are the black boxes that labeled the dataset (onnxruntime / the fer port on 8-bit images), not
+the differentiable critic; its default views include shifts the training critic never saw, so an edit that
+only fools the critic's own views does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.attributes import LABELERS, attribute, kept_attributes
+from models.labelers.views import Views
+from models.open import open_embedder, open_generator, open_labeler
+from stages.render import from_uint8, to_uint8
+
+JUDGE_VIEWS = ("id", "flip", "dxy+2", "flipdxy-2")  # the diagonal 2-px shifts are not among the critic's views
+
+
+@dataclass
+class Reading:
+    """What the judge sees of a batch of latents."""
+
+    w: torch.Tensor
+    images: torch.Tensor  # (N,3,H,W) in [-1,1], quantised to 8 bits as a stored image would be
+    labels: dict[str, np.ndarray]  # view-averaged, attribute units
+    by_view: dict[str, dict[str, np.ndarray]]  # per view name
+    sface: np.ndarray  # (N, 128) unit vectors
+    dlib: np.ndarray | None = None  # (n, 128) dlib descriptors of the first dlib_rows faces, once asked for
+
+
+class Judge:
+    """Loaded once; `read` a batch, `compare` an edit with its original."""
+
+    def __init__(self, generator: str | None, labelers: tuple[str, ...] = LABELERS, views: tuple[str, ...] = JUDGE_VIEWS,
+                 dlib: bool = True, dlib_rows: int = 32) -> None:
+        self.gen = open_generator(generator)
+        self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
+        self.views = Views(views)
+        self.sface = open_embedder("sface", self.gen.framing)
+        self.dlib = _dlib(self.gen.framing) if dlib else None  # an embedder training never saw
+        self.dlib_rows = dlib_rows  # dlib runs ~9 faces/s on 2 cores: the same-person rate is on the first rows
+
+    @torch.no_grad()
+    def render(self, w: torch.Tensor) -> torch.Tensor:
+        return from_uint8(to_uint8(self.gen.synthesis(w)))
+
+    @torch.no_grad()
+    def label(self, images: torch.Tensor, views: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+        """(view-averaged labels, labels per view) of 8-bit images."""
+        v = self.views if views is None else Views(views)
+        raw = {k: x for lab in self.labelers for k, x in lab(v.apply(images)).items()}
+        per = {k: x.reshape(len(v.names), -1) for k, x in raw.items()}
+        by_view = {name: {k: x[i] for k, x in per.items()} for i, name in enumerate(v.names)}
+        return {k: x.mean(0) for k, x in per.items()}, by_view
+
+    def read(self, w: torch.Tensor) -> Reading:
+        images = self.render(w)
+        labels, by_view = self.label(images)
+        return Reading(w, images, labels, by_view, self.sface(images))
+
+    def attrs(self, reading: Reading, names: tuple[str, ...]) -> torch.Tensor:
+        """(N, k) view-averaged labels of `names`: a mapper's input `a`."""
+        return torch.from_numpy(np.stack([reading.labels[n] for n in names], axis=1).astype(np.float32))
+
+    def compare(self, before: Reading, w1: torch.Tensor, requested: dict[str, float], dlib: bool = False) -> dict[str, Any]:
+        """One edit judged per requested attribute: requested, attainable (clipped to the range), achieved
+        (view-averaged; also per view), ratio; drift of the attributes that should hold; identity; latent distance."""
+        after = self.read(w1)
+        out: dict[str, Any] = {"rows": len(w1), "requested": {}, "attainable": {}, "achieved": {}, "ratio": {}, "achieved_by_view": {}}
+        for name, d in requested.items():
+            spec, a0 = attribute(name), before.labels[name]
+            attainable = float(np.mean(np.clip(a0 + d, spec.low, spec.high) - a0))
+            achieved = float(np.mean(after.labels[name] - a0))
+            out["requested"][name], out["attainable"][name], out["achieved"][name] = d, attainable, achieved
+            out["ratio"][name] = achieved / attainable if abs(attainable) > 1e-6 else float("nan")
+            out["achieved_by_view"][name] = {v: float(np.mean(after.by_view[v][name] - before.by_view[v][name])) for v in self.views.names}
+        kept = kept_attributes(list(before.labels), list(requested))
+        out["drift_by_attribute"] = {k: float(np.mean(np.abs(after.labels[k] - before.labels[k]))) / _span(k) for k in kept}
+        out["drift"] = float(np.mean(list(out["drift_by_attribute"].values()))) if kept else 0.0
+        cos = np.sum(before.sface * after.sface, axis=1)
+        out.update(identity_cos=float(np.mean(cos)), identity_cos_min=float(np.min(cos)),
+                   latent_dist=float((w1 - before.w).reshape(len(w1), -1).norm(dim=1).mean()))
+        if dlib and self.dlib is not None:
+            if before.dlib is None:
+                before.dlib = self.dlib(before.images[: self.dlib_rows], raw=True)
+            d1 = self.dlib(after.images[: self.dlib_rows], raw=True)
+            out["dlib_same_person"] = float(np.mean(np.linalg.norm(d1 - before.dlib, axis=1) < 0.6))  # dlib's own threshold
+        out["after"] = after
+        return out
+
+
+def _span(name: str) -> float:
+    return attribute(name).high - attribute(name).low
+
+
+def _dlib(framing: Any) -> Any:
+    try:
+        from models.identity.dlib_face import DlibFaceEmbedder
+
+        return DlibFaceEmbedder(framing)
+    except ImportError:  # dlib-bin is optional: identity is then SFace only
+        return None
+
+
+def judge_strengths(judge: Judge, before: Reading, mapper: Any, strength: float) -> list[tuple[str, float, dict[str, Any]]]:
+    """Each of the mapper's attributes pushed -strength and +strength of its range from `before`, one pass,
+    judged: (attribute, sign, judgement). Validation during training and the end-of-training check."""
+    from models.editors.mapper import request
+
+    a = judge.attrs(before, mapper.cfg.attributes)
+    out = []
+    for name in mapper.cfg.attributes:
+        for sign in (-1.0, 1.0):
+            change = {name: sign * strength * _span(name)}
+            with torch.no_grad():
+                out.append((name, sign, judge.compare(before, mapper(before.w, a, request(mapper, len(a), change)), change)))
+    return out
+
+
+def summary_line(name: str, r: dict[str, Any]) -> str:
+    return (f"requested {name} {r['requested'][name]:+.3f} (attainable {r['attainable'][name]:+.3f}) -> achieved "
+            f"{r['achieved'][name]:+.3f} (ratio {r['ratio'][name]:.2f}); drift {r['drift']:.3f}; identity cosine "
+            f"{r['identity_cos']:.3f}")
+
+
+def export_labelers(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The labelers of the dataset a mapper was trained on, as its export records them (exports written before
+    they were recorded: the built-in pair, the only labelers datasets could then run)."""
+    return tuple(doc.get("labelers") or LABELERS)

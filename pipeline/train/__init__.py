@@ -1,0 +1,1 @@
+"""`python -m pipeline train` / `train-regressor`: the mapper on Ray Train, its losses, plan, reports and export."""

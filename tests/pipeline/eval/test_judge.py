@@ -1,0 +1,41 @@
+"""The one judge: real labelers over views, attainable change, drift, identity (no Ray needed)."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.eval.judge import Judge
+from stages.training import PriorLatents
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return Judge(None, dlib=False)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return PriorLatents(None, 1.0, (100,))(8, torch.Generator().manual_seed(5))
+
+
+def test_unchanged_latents_change_nothing(judge, faces):
+    before = judge.read(faces)
+    r = judge.compare(before, faces.clone(), {"young": 0.2})
+    assert r["achieved"]["young"] == 0 and r["drift"] == 0 and r["identity_cos"] > 0.9999
+    assert set(r["achieved_by_view"]["young"]) == set(judge.views.names)
+    assert "age" not in r["drift_by_attribute"] and "male" in r["drift_by_attribute"]  # the alias is not drift
+
+
+def test_attainable_is_clipped_to_the_range(judge, faces):
+    before = judge.read(faces)
+    r = judge.compare(before, faces, {"smiling": 0.9})
+    expect = float(np.mean(np.clip(before.labels["smiling"] + 0.9, 0, 1) - before.labels["smiling"]))
+    assert abs(r["attainable"]["smiling"] - expect) < 1e-6 and r["attainable"]["smiling"] < 0.9
+
+
+def test_labels_average_the_views(judge, faces):
+    images = judge.render(faces)
+    avg, per = judge.label(images, ("id", "flip"))
+    assert np.allclose(avg["male"], (per["id"]["male"] + per["flip"]["male"]) / 2, atol=1e-6)
+    other = judge.read(faces + 3 * torch.randn_like(faces))
+    assert judge.compare(judge.read(faces), other.w, {"male": 0.1})["identity_cos"] < 0.9  # another face

@@ -1,0 +1,34 @@
+"""`make eval` on the tiny young+smiling mapper: singles and the pair, one pass and k passes, the baseline."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.eval.config import EvalConfig
+from pipeline.eval.run import run_eval
+
+
+def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path):
+    report = run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=4, strengths=(0.3,), passes=2,
+                                 step_scale=1.5, out=str(tmp_path / "eval")))
+    requests = ["+".join(r["request"]) for r in report["results"]]
+    assert requests == ["young", "smiling", "young+smiling"]
+    pair = report["results"][2]
+    assert set(pair) >= {"mapper", "mapper-x1.5", "mapper-2-pass", "baseline"} and set(pair["mapper"]["achieved"]) == {"young", "smiling"}
+    single = report["results"][0]
+    assert single["mapper-x1.5"]["latent_dist"] > single["mapper"]["latent_dist"] and "baseline@mapper-x1.5" in single
+    assert "male" in pair["mapper"]["drift_by_attribute"] and "age" not in pair["mapper"]["drift_by_attribute"]
+    for r in report["results"]:
+        for m in ("mapper", "baseline"):
+            assert {"attainable", "achieved", "ratio", "drift", "identity_cos", "latent_dist"} <= set(r[m])
+    on_disk = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert [s["method"] for s in on_disk["summary"]][:6] == ["mapper", "baseline", "mapper-x1.5", "baseline@mapper-x1.5",
+                                                             "mapper-2-pass", "baseline@mapper-2-pass"]
+    assert (tmp_path / "eval" / "eval.md").read_text().count("| young+smiling |") >= 3
+    assert all(Path(p).is_file() for p in report["sheets"].values()) and (tmp_path / "eval" / "plot-young.png").is_file()
+
+
+def test_refinement_needs_a_ported_critic(tiny_mapper, tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
+        run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=2, refine_steps=2, out=str(tmp_path)))
