@@ -15,11 +15,14 @@ def _rate(run: Path) -> float:
     return float(rows[-1]["samples_per_s"])  # the last window: start-up is behind it
 
 
-def bench_train(dataset: str, steps: int = 24, out: str = "runs/bench/train") -> dict[str, Any]:
+def bench_train(dataset: str, steps: int = 24, out: str = "runs/bench/train", objectives: tuple[str, ...] = ("latent", "image"),
+                **overrides: Any) -> dict[str, Any]:
+    """Samples/s with 1 and 2 workers for each objective; `overrides` are TrainConfig fields (a small dataset's
+    held-out sizes, in the test)."""
     from pipeline.train.job import run_train
 
     result: dict[str, Any] = {}
-    for objective in ("latent", "image"):
+    for objective in objectives:
         rates = {}
         for workers in (1, 2):
             run = Path(out) / f"{objective}-{workers}"
@@ -27,7 +30,7 @@ def bench_train(dataset: str, steps: int = 24, out: str = "runs/bench/train") ->
             # a speed figure: the latent surrogate is below the fidelity floor for the default attribute (young),
             # which refuses training unless allowed; the samples/s do not depend on what the critic reads
             run_train(TrainConfig(dataset=dataset, objective=objective, num_workers=workers, allow_weak_critic=True,
-                                  steps=steps, checkpoint_every=steps // 2, out=str(run)))
+                                  steps=steps, checkpoint_every=steps // 2, out=str(run), **overrides))
             rates[workers] = _rate(run)
         result[objective] = {"samples_per_s_1_worker": rates[1], "samples_per_s_2_workers": rates[2],
                              "ratio_2_vs_1": rates[2] / rates[1]}

@@ -81,3 +81,14 @@ def test_the_edit_bench_runs_both_mapper_shapes_without_a_trained_export(ray_loc
         assert report[name]["latents"] == n and 0 < report[name]["ratio_job_vs_bare"] < 10, report
         assert not (tmp_path / name).exists()  # the W+ input and edits are GBs at full size
     assert "ray_start_s" in report and "job_with_rendering_latents_per_s" not in report
+
+
+@pytest.mark.slow
+def test_the_train_bench_runs_on_the_default_critic(tiny_data, tmp_path):
+    """The bench trains on the defaults: when the critic fidelity floor landed, it refused the latent objective's
+    default attribute and `make bench --only train` stopped with an error, which no test saw."""
+    from pipeline.bench.train_bench import bench_train
+
+    report = bench_train(tiny_data["dataset"], steps=4, out=str(tmp_path), objectives=("latent",),
+                         batch_size=4, identity_rows=2, val_rows=4, fidelity_rows=16)
+    assert set(report) == {"latent"} and report["latent"]["ratio_2_vs_1"] > 0, report
