@@ -36,7 +36,7 @@ train-regressor: $(STAMP) ## distill the dataset's labels into a differentiable 
 	$(PY) -m pipeline train-regressor $(if $(OUT),--dataset $(OUT)) $(ARGS)
 
 train: $(STAMP) ## train a Latent-To-Latent mapper (ATTR=young | young,smiling | all)
-	$(PY) -m pipeline train --attrs $(ATTR) $(if $(OUT),--dataset $(OUT)) $(ARGS)
+	$(PY) -m pipeline train --attributes $(ATTR) $(if $(OUT),--dataset $(OUT)) $(ARGS)
 
 edit: $(STAMP) ## sweep the newest mapper's first attribute over the held-out faces of its dataset (MAPPER=, OUT=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))

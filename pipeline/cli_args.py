@@ -1,88 +1,101 @@
-"""Flags generated from a config dataclass's scalar fields: the dataclass stays the only source of defaults."""
+"""A command's flags from its config dataclass, through tyro: the dataclass stays the only source of defaults
+and its field comments are the help; nested configs get `--<field>.<sub>` flags (`--losses.identity 2`,
+`--render.num-gpus 1`); a field without a default is a required flag."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import typing
-from typing import Any
+import io
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import tyro
+from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
+
+REGISTRY = ConstructorRegistry()
+_ITEMS = {str: str, int: int, float: float}
 
 
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
+@REGISTRY.primitive_rule
+def comma_list(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
+    """tuple[str|int|float, ...] as one comma list (`--attributes young,smiling`), the spelling the Makefile's
+    ATTR=, jobs/ and the README use; tyro's own is one value per word."""
+    args = getattr(info.type, "__args__", ())
+    if info.type_origin is not tuple or len(args) != 2 or args[1] is not Ellipsis or args[0] not in _ITEMS:
+        return None
+    item = _ITEMS[args[0]]
 
-
-def _csv_of(hint: str) -> Any:
-    """A comma-list parser whose items have the tuple's element type (int, float or str)."""
-    item = int if "tuple[int" in hint else float if "tuple[float" in hint else str
-
-    def parse(text: str) -> tuple[Any, ...]:
+    def parse(words: list[str]) -> tuple[Any, ...]:
         try:
-            return tuple(item(t) for t in _csv(text))
+            return tuple(item(t.strip()) for t in words[0].split(",") if t.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma list of {item.__name__}, got {text!r}") from None
+            raise ValueError(f"expected a comma list of {item.__name__}, got {words[0]!r}") from None
 
-    return parse
-
-
-def add_config_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """--field-name for each int/float/str/bool/tuple[str] field; unset flags stay None (= the default); a field
-    without a default is a required flag."""
-    from pipeline.config import StageResources
-
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        if hints[f.name] is StageResources:  # nested: --<stage>-actors/-cpus/-gpus/-batch-size
-            stage = f.name.replace("_", "-")
-            for sub, typ in (("actors", int), ("cpus", float), ("gpus", float), ("batch-size", int)):
-                p.add_argument(f"--{stage}-{sub}", type=typ, default=None, help=f"{stage} stage {sub}")
-            continue
-        if dataclasses.is_dataclass(hints[f.name]):  # nested config (loss weights, sampling): --<field>-<sub>
-            add_nested_args(p, f.name, hints[f.name])
-            continue
-        flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        default = "required" if required else f"default {f.default if f.default is not dataclasses.MISSING else '(nested)'}"
-        if hints[f.name] is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, required=required, help=default)
-        elif "tuple" in hint:
-            p.add_argument(flag, type=_csv_of(hint), default=None, required=required, help=f"comma list, {default}")
-        elif hints[f.name] in (int, float, str) or "str" in hint or "int" in hint or "float" in hint:
-            typ = int if "int" in hint else float if "float" in hint else str
-            p.add_argument(flag, type=typ, default=None, required=required, help=default)
+    return PrimitiveConstructorSpec(nargs=1, metavar=f"{item.__name__.upper()},...", instance_from_str=parse,
+                                    is_instance=lambda v: isinstance(v, tuple),
+                                    str_from_instance=lambda v: [",".join(map(str, v))])
 
 
-def add_nested_args(p: argparse.ArgumentParser, prefix: str, cls: type) -> None:
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        typ = hints[f.name]
-        p.add_argument(f"--{prefix}-{f.name}".replace("_", "-"), dest=f"{prefix}__{f.name}", type=typ, default=None,
-                       help=f"{cls.__name__}.{f.name}, default {f.default}")
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """One command line: the resolved config, whether to only print it, and the preset it started from."""
+
+    config: Any
+    dry_run: bool = False
+    preset: str | None = None
 
 
-def config_from_args(cls: type, args: argparse.Namespace, preset: dict[str, Any]) -> Any:
-    from pipeline.config import StageResources
+def _preset(argv: Sequence[str], presets: dict[str, dict[str, Any]]) -> str:
+    """The --preset named on the line (its defaults seed every other flag); an unknown one is left to tyro's
+    choice check."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--preset", default="default")
+    name = pre.parse_known_args(list(argv))[0].preset
+    return name if name in presets else "default"
 
-    overrides = dict(preset)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if hints[f.name] is StageResources:
-            keys = {"actors": "actors", "num_cpus": "cpus", "num_gpus": "gpus", "batch_size": "batch_size"}
-            given = {k: getattr(args, f"{f.name}_{v}", None) for k, v in keys.items()}
-            given = {k: v for k, v in given.items() if v is not None}
-            if given:
-                base = overrides.get(f.name) or f.default_factory()  # type: ignore[misc]
-                overrides[f.name] = dataclasses.replace(base, **given)
-            continue
-        if dataclasses.is_dataclass(hints[f.name]):
-            given = {g.name: getattr(args, f"{f.name}__{g.name}", None) for g in dataclasses.fields(hints[f.name])}
-            given = {k: v for k, v in given.items() if v is not None}
-            if given:
-                overrides[f.name] = dataclasses.replace(overrides.get(f.name) or f.default_factory(), **given)  # type: ignore[misc]
-            continue
-        value = getattr(args, f.name, None)
-        if value is not None:
-            overrides[f.name] = value
-    return cls(**overrides)
+
+def _command_type(cls: type, presets: dict[str, dict[str, Any]] | None, preset: str) -> type:
+    """The config's fields at the top level (no prefix), then --preset (if any) and --dry-run."""
+    config = Annotated[cls, tyro.conf.arg(name="")]
+    fields: list[tuple[str, Any, Any]] = [("config", config, dataclasses.field(default=cls(**presets[preset])))
+                                          if presets else ("config", config)]
+    if presets:
+        fields.append(("preset", Literal[tuple(sorted(presets))], dataclasses.field(default=preset)))
+    fields.append(("dry_run", bool, dataclasses.field(default=False)))
+    return dataclasses.make_dataclass(cls.__name__ + "Command", fields, frozen=True)
+
+
+def _one_line(box: str) -> str:
+    """tyro's error panel (framed on a UTF-8 console, bare lines under rules otherwise) as one line: its title
+    and the text before the next rule, without the help text of the flag concerned."""
+    lines = [ln.strip().strip("│|").strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", box).splitlines()]
+    rows = [None if set(ln) <= set("─-") else ln for ln in lines if ln]  # None: a rule
+    if not rows or rows[0] is None:
+        return "invalid arguments"
+    title, rest = rows[0].strip("╭╮─ "), rows[1:]
+    if rest and rest[0] is None:  # the unframed title's underline
+        rest = rest[1:]
+    body = rest[:rest.index(None)] if None in rest else rest
+    flags = [b for b in body[1:] if b.startswith("--")]  # "Missing from prog:" then one line per flag
+    text = ", ".join(flags) if flags and body[0].endswith(":") else " ".join(body)  # else: one wrapped sentence
+    return text if text.lower().startswith(title.lower()) else f"{title}: {text}" if text else title
+
+
+def parse_command(cls: type, argv: Sequence[str], prog: str,
+                  presets: dict[str, dict[str, Any]] | None = None) -> Parsed:
+    """`argv` (the words after the command's name) as `cls`; a bad flag or value raises ValueError with one line;
+    --help prints the help and exits 0."""
+    preset = _preset(argv, presets) if presets else None
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            out = tyro.cli(_command_type(cls, presets, preset or ""), args=list(argv), prog=prog,
+                           description=cls.__doc__, registry=REGISTRY)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        raise ValueError(f"{prog}: {_one_line(err.getvalue())} (--help lists the flags)") from None
+    return Parsed(out.config, out.dry_run, getattr(out, "preset", None))

@@ -110,7 +110,7 @@ def load_age_gender_torch(framing: Framing, device: str = "cpu",
 
 
 class AgeGenderTorchLabeler:
-    """The black-box labeler's interface over the torch port, on any device (what `--label-gpus` runs on CUDA):
+    """The black-box labeler's interface over the torch port, on any device (what `--label.num-gpus` runs on CUDA):
     images -> {"age", "young", "male"} float32 (N,) arrays; the same labeler_id as the onnxruntime labeler."""
 
     attributes = AgeGenderTorch.attributes

@@ -56,9 +56,9 @@ def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: fl
     local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
     if local and gpus > have.get("GPU", 0.0):
         raise ValueError(f"the stages ask for {gpus:g} GPUs but this machine's Ray has {have.get('GPU', 0.0):g}: "
-                         "drop the --*-gpus flags or submit to a GPU cluster")
+                         "drop the --<stage>.num-gpus flags or submit to a GPU cluster")
     if local and asked > have.get("CPU", 0.0):
-        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have.get('CPU', 0.0):g}: lower --*-actors or --*-cpus")
+        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have.get('CPU', 0.0):g}: lower --<stage>.actors or --<stage>.num-cpus")
 
 
 def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:

@@ -15,8 +15,7 @@ class EditConfig:
     """`python -m pipeline edit`: apply a mapper to many latents, optionally render and re-label."""
 
     mapper: str  # mapper export directory or URI (mapper.json + mapper.safetensors)
-    dataset: str | None = None  # read latents + labels from this dataset's manifest (neither this nor
-    # --latents: the dataset the mapper was trained on)
+    dataset: str | None = None  # read latents + labels from this dataset (None, no --latents: the mapper's own)
     latents: str | None = None  # or import latents from a .npy / .pt / .parquet file
     delta: tuple[str, ...] = ()  # requested changes, e.g. young=+0.4,smiling=+0.3 (attribute units)
     sweep: str | None = None  # one row per strength: young=-0.6:0.6:7 (start:stop:count); no name = the mapper's first
@@ -27,8 +26,8 @@ class EditConfig:
     image_format: str = "png"
     webdataset: bool = True  # also write WebDataset tars (images, latents, labels); Parquet is always written
     shard_size: int = 256  # input rows per shard (each gives one row per variant)
-    refine_steps: int = 0  # > 0: then that many steps on the mapper's training critic from its output (pipeline/edit/refine.py);
-    # not the paper's one pass: a generator and critic backward per step (~0.1 s a face a step on 2 CPU cores)
+    # not the paper's one pass: each step a generator and critic backward (~0.1 s a face on 2 CPU cores)
+    refine_steps: int = 0  # > 0: that many critic steps from the mapper's output (pipeline/edit/refine.py)
     held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
     holdout_every: int = 10
     max_rows: int | None = None  # edit only the first N input rows

@@ -53,8 +53,9 @@ class TrainConfig:
     dataset: str = "data/default"  # dataset directory (its manifest is read)
     attributes: tuple[str, ...] = ("young",)  # attributes the mapper edits; "all" expands to the dataset's
     objective: str = "image"  # image: through G, H and the identity net (the paper); latent: surrogates
-    critic: str = "ported"  # H: "ported" (exact differentiable copies of the dataset's labelers, averaged over
-    # critic_views), "distilled" (runs/regressor-<dataset hash>, trained if missing), or an H export dir
+    # H: "ported" = exact differentiable copies of the dataset's labelers, averaged over critic_views;
+    # "distilled" = runs/regressor-<dataset hash>, trained if missing; or an H export directory
+    critic: str = "ported"
     critic_views: tuple[str, ...] = ("id", "flip", "dx+1", "dy-1")  # models/labelers/views.py; the judge uses others too
     critic_floor: float = 0.5  # refuse a requested attribute whose critic R2 < floor * the labeler's mirror R2
     allow_weak_critic: bool = False  # train anyway below the floor (the fidelity report still says so)
@@ -87,7 +88,7 @@ class TrainConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown --objective {self.objective!r} (choose from {', '.join(OBJECTIVES)})")
         if not self.attributes:
-            raise ValueError("--attrs needs at least one attribute")
+            raise ValueError("--attributes needs at least one attribute")
         for name, v in (("--num-workers", self.num_workers), ("--batch-size", self.batch_size),
                         ("--steps", self.steps), ("--checkpoint-every", self.checkpoint_every),
                         ("--identity-rows", self.identity_rows)):

@@ -71,7 +71,7 @@ def held_out_mae(model: AttributeRegressor, val: Any, device: torch.device) -> d
 def run_train_regressor(cfg: RegressorTrainConfig) -> Path:
     manifest = read_manifest(cfg.dataset)
     if manifest["image_format"] == "none":
-        raise ValueError(f"dataset {cfg.dataset} has no images (written with --no-images): H trains on images")
+        raise ValueError(f"dataset {cfg.dataset} has no images (written with --image-format none): H trains on images")
     attrs = tuple(cfg.attributes or manifest["attributes"])
     missing = [a for a in attrs if a not in manifest["attributes"]]
     if missing:

@@ -32,7 +32,7 @@ def tiny_mapper(tiny_data) -> str:
 
 
 # 120 seeded steps move smiling by about +-0.12 on held-out faces (60 steps: +0.039..+0.0001 at +0.3, flaky)
-SMILING = ["--attrs", "smiling", "--steps", "120", "--batch-size", "4", "--identity-rows", "2", "--num-workers", "2",
+SMILING = ["--attributes", "smiling", "--steps", "120", "--batch-size", "4", "--identity-rows", "2", "--num-workers", "2",
            "--checkpoint-every", "40", "--val-rows", "4", "--fidelity-rows", "16", "--max-failures", "1"]
 
 
@@ -42,11 +42,11 @@ def smiling_mapper(tiny_data) -> dict[str, object]:
     and the web editor's, from the CLI as a user runs it and through two faults by pid (tests/faults.py): a Ray
     Train worker killed mid-run, then the driver, then the same command again. Its run directory sits in
     <root>/runs, as under runs/."""
-    from pipeline.cli import build_parser, train_config
+    from pipeline.cli import parse
     from tests.faults import train_through_two_faults
 
     runs = tiny_data["root"] + "/runs"
     args = [*SMILING, "--dataset", tiny_data["dataset"], "--out", runs + "/train-smiling"]
-    cfg = train_config(build_parser()[0].parse_args(["train", *args]))
+    cfg = parse("train", args).config
     faults = train_through_two_faults(args, cfg.out)
     return {"cfg": cfg, "export": cfg.out + "/export", "runs": runs, "dataset": tiny_data["dataset"], "faults": faults}

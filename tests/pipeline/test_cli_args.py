@@ -1,44 +1,75 @@
-from pipeline.cli import build_parser
-from pipeline.cli_args import config_from_args
-from pipeline.train.config import TRAIN_PRESETS, LossWeights, TrainConfig
+import json
+
+import pytest
+
+from pipeline.cli import COMMANDS, main, parse
+from pipeline.cli_args import _one_line
+from pipeline.train.config import LossWeights, TrainConfig
+from tests.cli import run_main
 
 
 def test_every_loss_weight_and_sampling_field_reaches_the_cli():
-    parser, _ = build_parser()
-    args = parser.parse_args(["train", "--losses-requested", "2", "--losses-identity-margin", "0.9", "--delta-max-attrs", "1",
-                              "--critic-views", "id,flip", "--latents", "dataset"])
-    cfg = config_from_args(TrainConfig, args, TRAIN_PRESETS["default"])
+    cfg = parse("train", ["--losses.requested", "2", "--losses.identity-margin", "0.9", "--delta.max-attrs", "1",
+                          "--critic-views", "id,flip", "--latents", "dataset"]).config
     assert cfg.losses == LossWeights(requested=2.0, identity_margin=0.9) and cfg.delta.max_attrs == 1
     assert cfg.critic_views == ("id", "flip") and cfg.latents == "dataset"
-    untouched = config_from_args(TrainConfig, parser.parse_args(["train"]), {})
-    assert untouched == TrainConfig()
+    assert parse("train", []).config == TrainConfig()
 
 
-def test_fields_without_a_default_are_required_flags(capsys):
-    import pytest
+def test_a_preset_seeds_the_defaults_and_flags_still_win():
+    cfg = parse("train", ["--preset", "tiny", "--steps", "9"]).config
+    assert cfg.steps == 9 and cfg.hidden == 64  # the tiny preset's width, the line's steps
+    stage = parse("dataset", ["--preset", "tiny", "--render.num-gpus", "0.5", "--label.actors", "2"]).config
+    assert (stage.render.num_gpus, stage.render.batch_size, stage.label.actors) == (0.5, 8, 2)
 
-    parser, _ = build_parser()
-    for argv in (["edit"], ["eval"], ["edit-one", "--mapper", "m", "--delta", "smiling=0.2"]):
-        with pytest.raises(SystemExit) as e:
-            parser.parse_args(argv)
-        assert e.value.code == 2
-    assert "required" in capsys.readouterr().err
+
+def test_comma_lists_keep_their_item_type():
+    assert parse("eval", ["--mapper", "m", "--strengths=-0.3,0.15"]).config.strengths == (-0.3, 0.15)
+    assert parse("probe", ["--train-sizes", "8,16"]).config.train_sizes == (8, 16)
+    with pytest.raises(ValueError, match="comma list of float"):
+        parse("eval", ["--mapper", "m", "--strengths", "a,b"])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["edit"], "Required options: --mapper"),
+    (["edit-one", "--mapper", "m", "--seed", "3"], "Required options: --delta"),
+    (["dataset", "--bogus", "3"], "Unrecognized options: --bogus"),
+    (["train", "--steps", "x"], "Error parsing --steps"),
+    (["train", "--preset", "nope"], "invalid choice 'nope' for argument '--preset'"),
+    (["train", "--steps", "0"], "--steps must be >= 1"),
+])
+def test_bad_command_lines_are_one_line_errors(capsys, argv, says):
+    rc, err = run_main(capsys, *argv)
+    assert rc == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_tyro_panels_become_one_line_in_both_frames():
+    framed = "╭─ Value error ──────╮\n│ Error parsing --steps: bad │\n│ ────────── │\n│ Argument helptext: │\n╰──────╯\n"
+    bare = " Required options \n ----------------- \n  Missing from p:  \n  --mapper STR \n  the export  \n  -------- \n"
+    assert _one_line(framed) == "Value error: Error parsing --steps: bad"
+    assert _one_line(bare) == "Required options: --mapper STR"
+
+
+def test_help_lists_nested_flags_with_their_comments(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert "--losses.identity-margin" in out and "--delta.max-attrs" in out and "--preset" in out and "--dry-run" in out
+    assert "above this cosine identity costs nothing" in out  # the field's comment is its help
 
 
 def test_every_command_has_a_dry_run_that_prints_its_config(capsys):
-    import json
-
-    parser, handlers = build_parser()
     argvs = {"dataset": [], "train": [], "train-regressor": [], "edit": ["--mapper", "m", "--delta", "smiling=0.2"],
              "edit-one": ["--mapper", "m", "--seed", "3", "--delta", "smiling=0.2"], "eval": ["--mapper", "m"],
              "probe": [], "serve": [], "bench": ["--only", "edit,serve"]}
     for command, argv in argvs.items():
-        args = parser.parse_args([command, *argv, "--dry-run"])
-        assert handlers[command](args) == 0
+        capsys.readouterr()
+        assert main([command, *argv, "--dry-run"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert isinstance(doc, dict) and doc, command
     assert doc["only"] == ["edit", "serve"]
-    assert set(handlers) - set(argvs) == {"verify"}  # every command that runs a job has --dry-run
+    assert set(COMMANDS) == set(argvs)  # every command that runs a job has --dry-run
 
 
 def test_flags_are_checked_before_torch_or_ray_is_imported():
@@ -57,8 +88,8 @@ except SystemExit as e:
 print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))"""
     cases = {("dataset", "--bogus"): 2, ("train", "--steps", "x"): 2, ("eval", "--mapper", "m", "--bogus"): 2,
              ("edit-one", "--mapper", "m", "--seed", "1", "--delta", "smiling=0.2", "--dry-run"): 0,
-             ("probe", "--dry-run"): 0, ("train", "--attrs", "young,smiling", "--dry-run"): 0,
+             ("probe", "--dry-run"): 0, ("train", "--attributes", "young,smiling", "--dry-run"): 0,
              ("edit", "--mapper", "m", "--dry-run"): 0, ("dataset", "--dry-run"): 0}
-    for argv, code in cases.items():  # argparse exits the process on a bad flag: one interpreter per case
+    for argv, code in cases.items():  # a fresh interpreter per case: sys.modules starts empty
         out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True, text=True)
         assert json.loads(out.stdout.splitlines()[-1]) == [code, []], (argv, out.stdout, out.stderr[-300:])

@@ -51,7 +51,7 @@ def test_stylegan2_wplus_chain_through_the_clis_on_s3_leaks_no_credentials(s3_se
     run = tmp_path / "runs" / "train"
     console = _cli("dataset", "--preset", "tiny", "--num-samples", "32", "--generator", str(ckpt), "--latent-space", "wplus",
                    "--psi", "0.7", "--out", ds, env=env)
-    console += _cli("train", "--preset", "tiny", "--attrs", "young,male", "--dataset", ds, "--num-workers", "1",
+    console += _cli("train", "--preset", "tiny", "--attributes", "young,male", "--dataset", ds, "--num-workers", "1",
                     "--allow-weak-critic", "--out", str(run), env=env)
     console += _cli("edit", "--mapper", str(run / "export"), "--dataset", ds, "--delta", "young=0.2", "--max-rows", "8",
                     "--out", edits, env=env)

@@ -75,7 +75,7 @@ def test_a_killed_worker_then_a_killed_driver_resume_from_checkpoints(smiling_ma
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--attrs", "beauty"], "unknown attribute 'beauty'"),
+    (["--attributes", "beauty"], "unknown attribute 'beauty'"),
     (["--objective", "pixels"], "unknown --objective"),
     (["--out", "/proc/version/sub"], "output /proc/version/sub is not writable"),
 ])
