@@ -1,4 +1,8 @@
 import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +97,44 @@ print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))
     for argv, code in cases.items():  # a fresh interpreter per case: sys.modules starts empty
         out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True, text=True)
         assert json.loads(out.stdout.splitlines()[-1]) == [code, []], (argv, out.stdout, out.stderr[-300:])
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+MAKE_VARS = re.compile(r"^[A-Z]+=")
+
+
+def readme_commands() -> list[list[str]]:
+    """Each `python -m pipeline …` the README shows (optional [parts] taken in, … a placeholder value), and each `make <target>`
+    with the VAR= spans its line gives it, as the pipeline command line `make -n` prints for it."""
+    out: list[list[str]] = []
+    for line in README.read_text().splitlines():
+        spans = re.findall(r"`([^`]+)`", line)
+        for span in spans:
+            if span.startswith("python -m pipeline ") and not re.search(r"--help|-v …|verify", span):
+                words = re.sub(r"\[([^\]]*)\]", r"\1", span).replace("…", "x").split()[3:]
+                out.append(words[:-1] if words[-1] == "x" else words)  # a trailing … is "and the rest"
+        targets = [shlex.split(s) for s in spans if s.startswith("make ")]
+        extras = [shlex.split(s) for s in spans if MAKE_VARS.match(s)]
+        for target in targets[:1]:
+            out += [make_command(target[1:] + extra) for extra in [[], *extras]]
+        out += [make_command(t[1:]) for t in targets[1:]]
+    return [c for c in out if c]
+
+
+def make_command(args: list[str]) -> list[str]:
+    """The `python -m pipeline` words `make -n` would run for `make args` ([] for targets that run none)."""
+    vars_ = [a for a in args if "=" in a]
+    run = subprocess.run(["make", "-n", "-s", *args, *([] if any(v.startswith("MAPPER=") for v in vars_) else ["MAPPER=m"])],
+                         cwd=README.parent, capture_output=True, text=True)
+    assert run.returncode == 0, (args, run.stderr)
+    lines = [ln for ln in run.stdout.splitlines() if " -m pipeline " in ln]
+    return shlex.split(lines[-1].split(" -m pipeline ", 1)[1]) if lines else []
+
+
+def test_every_command_line_the_readme_shows_parses(capsys):
+    commands = readme_commands()
+    assert len(commands) >= 20 and any(c[0] == "edit-one" for c in commands)
+    for argv in commands:
+        capsys.readouterr()
+        rc = main([*argv, "--dry-run"])
+        assert rc == 0, (argv, capsys.readouterr().err)
