@@ -103,7 +103,7 @@ def top_parser() -> argparse.ArgumentParser:
                                      epilog=f"commands:\n{listing}\n  {'verify':16s}check a dataset's shards against its manifest",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="Ray's INFO lines, warnings and worker output on the console")
-    parser.add_argument("command", choices=[*COMMANDS, "verify"], metavar="command")
+    parser.add_argument("command", choices=[*COMMANDS, "verify"], metavar="command", help="one of the commands below")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's flags")
     return parser
 
