@@ -16,7 +16,7 @@ import tyro
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
 REGISTRY = ConstructorRegistry()
-_ITEMS = {str: str, int: int, float: float}
+_ITEMS = (str, int, float)  # the item types a comma list may hold
 
 
 @REGISTRY.primitive_rule
@@ -26,7 +26,7 @@ def comma_list(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
     args = getattr(info.type, "__args__", ())
     if info.type_origin is not tuple or len(args) != 2 or args[1] is not Ellipsis or args[0] not in _ITEMS:
         return None
-    item = _ITEMS[args[0]]
+    item = args[0]
 
     def parse(words: list[str]) -> tuple[Any, ...]:
         try:
@@ -41,11 +41,10 @@ def comma_list(info: PrimitiveTypeInfo) -> PrimitiveConstructorSpec | None:
 
 @dataclasses.dataclass(frozen=True)
 class Parsed:
-    """One command line: the resolved config, whether to only print it, and the preset it started from."""
+    """One command line: the resolved config and whether to only print it."""
 
     config: Any
     dry_run: bool = False
-    preset: str | None = None
 
 
 def _preset(argv: Sequence[str], presets: dict[str, dict[str, Any]]) -> str:
@@ -98,4 +97,4 @@ def parse_command(cls: type, argv: Sequence[str], prog: str,
         if e.code in (0, None):
             raise
         raise ValueError(f"{prog}: {_one_line(err.getvalue())} (--help lists the flags)") from None
-    return Parsed(out.config, out.dry_run, getattr(out, "preset", None))
+    return Parsed(out.config, out.dry_run)
