@@ -18,7 +18,7 @@ from pipeline import names
 from pipeline.config import StageResources
 from pipeline.progress import Progress
 from pipeline.ray_env import device_for
-from pipeline.shards import ShardWriter
+from pipeline.shards import ShardTask, ShardWriter
 from pipeline.storage import Store
 
 
@@ -47,6 +47,21 @@ def write_shards(ds: ray.data.Dataset, uri: str, layout: Any, encode: Callable[.
     """The chain's last stage: one writer actor that commits each shard once it is whole; one row out per shard."""
     return ds.map_batches(ShardWriter, fn_constructor_args=(uri, layout, encode), batch_size=None,
                           compute=ActorPoolStrategy(size=1), num_cpus=0.1)
+
+
+def shard_items(todo: list[int]) -> ray.data.Dataset:
+    """One row {"index": i} per shard still to write, one block each, so that every actor of a pool gets shards."""
+    return ray.data.from_items([{"index": i} for i in todo], override_num_blocks=max(1, len(todo)))
+
+
+def shard_tasks(todo: list[int], res: StageResources, uri: str, layout: Any, encode: Callable[..., dict[str, bytes]],
+                source: Any, stage: type, **kwargs: Any) -> ray.data.Dataset:
+    """The whole chain as one actor call per shard (pipeline/shards.py ShardTask), `res.actors` actors each holding
+    `stage(**kwargs)`: reading, the stage and writing spread over the pool, nothing through a writer actor."""
+    args = dict(uri=uri, layout=layout, encode=encode, source=source, stage=stage, stage_kwargs=kwargs,
+                batch_size=res.batch_size, device=device_for(res.num_gpus))
+    return shard_items(todo).map_batches(ShardTask, fn_constructor_kwargs=args, batch_size=1, compute=ActorPoolStrategy(size=res.actors),
+                                         num_cpus=res.num_cpus, num_gpus=res.num_gpus or None)
 
 
 def earlier_output(store: Store, overwrite: bool, identity_hash: str, different: Callable[[dict], str]) -> dict[str, Any] | None:

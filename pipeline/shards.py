@@ -108,10 +108,13 @@ def fixed_list(values: np.ndarray, n: int) -> pa.Array:
 
 
 def table_bytes(table: pa.Table) -> bytes:
-    """zstd Parquet; dictionaries for the string columns only (on floats they cost time and grow the file)."""
+    """Parquet: vector columns (latents, embeddings) snappy, the rest zstd; dictionaries for the string columns only
+    (on floats they cost time and grow the file). zstd saved ~9 % on float vectors for 5x the CPU to write and 4x
+    to read, which on a mapper-only edit job is half the mapper's own time."""
     buf = pa.BufferOutputStream()
     strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    pq.write_table(table, buf, compression="zstd", use_dictionary=strings)
+    codec = {f.name: "snappy" if pa.types.is_fixed_size_list(f.type) else "zstd" for f in table.schema}
+    pq.write_table(table, buf, compression=codec, use_dictionary=strings)
     return buf.getvalue().to_pybytes()
 
 
@@ -169,7 +172,8 @@ def dataset_shard_files(rows: dict[str, np.ndarray], index: int, schema: ShardSc
 def edit_shard_files(rows: dict[str, np.ndarray], index: int, meta: dict[str, Any]) -> dict[str, bytes]:
     """Parquet with every numeric column (latents flattened) + a WebDataset tar keyed id_variant."""
     order = np.lexsort((rows["variant"], rows["position"]))
-    rows = {k: v[order] for k, v in rows.items()}
+    if (order != np.arange(len(order))).any():  # a shard task's rows come in order: no copy of every column
+        rows = {k: v[order] for k, v in rows.items()}
     n, fmt = len(order), meta["image_format"]
     cols: dict[str, pa.Array] = {}
     for k, v in rows.items():
@@ -233,4 +237,32 @@ class ShardWriter:
                 stats = write_shard(self.store, shard, self.encode(rows, shard), len(seen), self.layout.bounds(shard))
                 done_idx.append(shard)
                 done_stats.append(json.dumps(stats))
+        return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}
+
+
+class ShardTask:
+    """A whole chain for one shard in one actor call: the shard's input rows read where they lie
+    (`source.rows(*layout.bounds(i))`), `stage` applied `batch_size` rows at a time, the shard encoded and committed by
+    this actor. For chains of one stage that every actor can hold (the mapper-only edit): no row crosses the object
+    store and every actor writes. Emits {"shard", "stats"} as ShardWriter does.
+    """
+
+    def __init__(self, uri: str, layout: Any, encode: Any, source: Any, stage: Any, stage_kwargs: dict[str, Any],
+                 batch_size: int, device: str) -> None:
+        self.store, self.layout, self.encode, self.source = Store(uri), layout, encode, source
+        self.stage, self.batch_size = stage(**stage_kwargs, device=device), batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        done_idx, done_stats = [], []
+        for shard in np.asarray(batch["index"]).tolist():
+            rows = self.source.rows(*self.layout.bounds(shard))
+            n, bs = len(rows["position"]), self.batch_size
+            parts = [self.stage({k: v[lo:lo + bs] for k, v in rows.items()}) for lo in range(0, n, bs)]
+            out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+            got = len(out["position"]) if out else 0
+            if got != self.layout.expected(shard):
+                raise RuntimeError(f"shard {shard}: {got} rows from its input, {self.layout.expected(shard)} expected")
+            stats = write_shard(self.store, shard, self.encode(out, shard), got, self.layout.bounds(shard))
+            done_idx.append(shard)
+            done_stats.append(json.dumps(stats))
         return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}

@@ -24,11 +24,12 @@ class ApplyMapper:
         self.mapper.to(device)
         names = self.mapper.cfg.attributes
         self.deltas = torch.tensor([[v.get(a, 0.0) for a in names] for v in variants], dtype=torch.float32)
+        self.any_still = bool((self.deltas == 0).all(dim=1).any())  # a variant asking for no change returns w bit-exact
         self.names, self.device = names, device
 
     @torch.inference_mode()
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        w = torch.from_numpy(np.ascontiguousarray(batch["w"], dtype=np.float32)).to(self.device)
+        w = torch.from_numpy(np.require(batch["w"], np.float32, ["C", "W"])).to(self.device)  # store views are read-only
         bad = ~torch.isfinite(w.reshape(len(w), -1)).all(dim=1)
         if bool(bad.any()):
             ids = batch["id"][bad.cpu().numpy()].tolist()
@@ -37,10 +38,11 @@ class ApplyMapper:
         v = len(self.deltas)
         out = {k: np.repeat(val, v, axis=0) for k, val in batch.items() if k != "w"}
         delta = self.deltas.to(self.device).repeat(len(w), 1)
-        w_rep, a_rep = w.repeat_interleave(v, dim=0), a.repeat_interleave(v, dim=0)
+        w_rep, a_rep = (w, a) if v == 1 else (w.repeat_interleave(v, dim=0), a.repeat_interleave(v, dim=0))
         edited = self.mapper(w_rep, a_rep, delta)
-        unchanged = (delta == 0).all(dim=1).view(-1, *([1] * (w.ndim - 1)))
-        out["w"] = torch.where(unchanged, w_rep, edited).cpu().numpy()
+        if self.any_still:
+            edited = torch.where((delta == 0).all(dim=1).view(-1, *([1] * (w.ndim - 1))), w_rep, edited)
+        out["w"] = edited.cpu().numpy()
         if self.keep_source:
             out["w_src"] = w_rep.cpu().numpy()
         out["variant"] = np.tile(np.arange(v, dtype=np.int32), len(w))

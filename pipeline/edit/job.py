@@ -28,25 +28,28 @@ from pipeline.sharded_job import (
     committed,
     earlier_output,
     run_to_end,
-    task_pool,
+    shard_items,
+    shard_tasks,
     task_stage,
     write_shards,
 )
 from pipeline.shards import EditLayout, edit_shard_files
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
-from stages.edit_source import dataset_rows, take_rows
+from stages.edit_source import DatasetRows, StoredRows, shard_rows
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
 from stages.render import Render
 
 FORMAT = "latent2latent-edits/1"
+READ_CHUNK = 1024  # input rows per block when stages follow the read (a shard can be larger)
 
 
 def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...], facts: Callable[[], tuple[str, Any]]
-                   ) -> tuple[ray.data.Dataset, np.ndarray, bool]:
-    """Rows of a dataset: id = seed, position = seed - seed_start; labels and identity come along."""
+                   ) -> tuple[DatasetRows, np.ndarray, bool]:
+    """Rows of a dataset, read by the workers from its shards: id = seed, position = seed - start; labels and
+    identity come along."""
     m = read_manifest(cfg.dataset)
     if m["generator_id"] != doc["generator_id"]:
         raise ValueError(f"mapper was trained for generator {doc['generator_id']} but dataset {cfg.dataset} comes from {m['generator_id']}")
@@ -60,20 +63,20 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...],
     if cfg.held_out_only:
         positions = positions[(positions + start) % cfg.holdout_every == 0]
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
-    store = Store(cfg.dataset)
-    paths, fs = store.readable([s["files"]["parquet"]["path"] for s in m["shards"]])
+    shards = sorted(m["shards"], key=lambda s: s["index"])
+    paths, fs = Store(cfg.dataset).readable([s["files"]["parquet"]["path"] for s in shards])
+    files = tuple((p, s["seeds"][0] - start, s["seeds"][1] - start) for p, s in zip(paths, shards))
+    source = DatasetRows(files, fs, start, attrs, tuple(m["latent_shape"]), cfg.holdout_every if cfg.held_out_only else None,
+                         int(positions[-1]) + 1 if len(positions) else 0)
     if opens_generator(cfg, labeled=True):
         facts()
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
-    ds = ray.data.read_parquet(paths, filesystem=fs, columns=["seed", "w", "identity", *attrs])
-    keep = set(positions.tolist()) if len(positions) < stop - start else None
-    ds = task_stage(ds, dataset_rows, cfg.mapper_stage.actors, batch_size=1024, start=start, attrs=attrs,
-                    shape=tuple(m["latent_shape"]), keep=keep)
-    return ds, positions, True
+    return source, positions, True
 
 
-def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[ray.data.Dataset, np.ndarray, bool]:
-    """Latents a user brings; labels come along when the file has a column per mapper attribute."""
+def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[StoredRows, np.ndarray, bool]:
+    """Latents a user brings, read by the driver (the file need not be visible to the workers); labels come along
+    when the file has a column per mapper attribute."""
     ids, lat, extra = load_latents(cfg.latents)
     shape = tuple(doc["architecture"]["latent_shape"])
     if lat.ndim == 2 and len(shape) == 2 and lat.shape[1] == int(np.prod(shape)):  # Parquet holds W+ rows flat
@@ -90,15 +93,17 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[
     n = min(len(lat), cfg.max_rows or len(lat))
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
-    ref = ray.put(cols)  # one copy in the object store; tasks slice it zero-copy
-    blocks = max(1, min(64, n // 4096))
-    ds = task_stage(ray.data.range(n, override_num_blocks=blocks), take_rows, cfg.mapper_stage.actors, cols=ref)
-    return ds, np.arange(n, dtype=np.int64), labeled
+    return StoredRows(ray.put(cols)), np.arange(n, dtype=np.int64), labeled  # one copy in the object store, sliced zero-copy
 
 
-def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator: str | None, framing: Any,
-               attrs: tuple[str, ...], labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
-    ds = src
+def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | StoredRows, labeled: bool, generator: str | None,
+               framing: Any, labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
+    encode = functools.partial(edit_shard_files, meta=meta)
+    mapper = dict(mapper_dir=absolute(cfg.mapper), variants=meta["variants"])
+    if mapper_only(cfg, labeled):  # each actor reads, maps and writes whole shards
+        return shard_tasks(todo, cfg.mapper_stage, absolute(cfg.out), layout, encode, source, ApplyMapper, **mapper)
+    ds = task_stage(shard_items(todo), shard_rows, cfg.mapper_stage.actors, batch_size=1, source=source, size=cfg.shard_size,
+                    chunk=READ_CHUNK)
     if not labeled:  # imported latents: the mapper needs the originals' current attributes
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
@@ -108,8 +113,7 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=())
-    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, mapper_dir=absolute(cfg.mapper), variants=meta["variants"],
-                      keep_source=cfg.refine_steps > 0)
+    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, **mapper, keep_source=cfg.refine_steps > 0)
     if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
         from pipeline.edit.refine import open_refiner
 
@@ -122,7 +126,12 @@ def build_edit(cfg: EditConfig, src: ray.data.Dataset, labeled: bool, generator:
             ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
             ds = task_stage(ds, identity_cosine, cfg.label_stage.actors)
         ds = task_stage(ds, encode_images, cfg.render_stage.actors, batch_size=64, num_cpus=0.25, fmt=cfg.image_format)
-    return write_shards(ds, absolute(cfg.out), layout, functools.partial(edit_shard_files, meta=meta))
+    return write_shards(ds, absolute(cfg.out), layout, encode)
+
+
+def mapper_only(cfg: EditConfig, labeled: bool) -> bool:
+    """Latents with their labels, edited and written without rendering or refining: the shard-task path."""
+    return labeled and not cfg.render and not cfg.refine_steps
 
 
 def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
@@ -164,9 +173,9 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     generator = absolute(cfg.generator if cfg.generator is not None else doc.get("generator"))
     facts = functools.cache(lambda: off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out))
     if cfg.dataset:
-        src, positions, labeled = dataset_source(cfg, doc, attrs, facts)
+        source, positions, labeled = dataset_source(cfg, doc, attrs, facts)
     else:
-        src, positions, labeled = file_source(cfg, doc, facts)
+        source, positions, labeled = file_source(cfg, doc, facts)
     framing = facts()[1] if opens_generator(cfg, labeled) else None
     labelers = export_labelers(doc)
     all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
@@ -183,10 +192,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)
-    if todo and done:  # a resumed run reads only the rows of the shards it still has to write
-        src = src.filter(lambda r, todo=frozenset(todo), size=cfg.shard_size: int(r["position"]) // size in todo, num_cpus=0.1,
-                         compute=task_pool(cfg.mapper_stage.actors))
-    written = run_to_end(lambda _: build_edit(cfg, src, labeled, generator, framing, attrs, labelers, layout, meta), layout, done, "edit")
+    written = run_to_end(lambda todo: build_edit(cfg, todo, source, labeled, generator, framing, labelers, layout, meta), layout, done, "edit")
     manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
     print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")

@@ -1,11 +1,12 @@
 """The dataset and edit jobs' shared skeleton without Ray: which shards count as written, what an earlier run
 left, and that a finished output starts nothing (the Ray runs themselves: dataset/test_job.py, edit/test_job.py)."""
 
+import numpy as np
 import pytest
 
 from pipeline import names
 from pipeline.sharded_job import committed, earlier_output, run_to_end
-from pipeline.shards import EditLayout, ShardPlan, write_shard
+from pipeline.shards import EditLayout, ShardPlan, ShardTask, write_shard
 from pipeline.storage import Store
 
 
@@ -54,3 +55,41 @@ def test_run_to_end_builds_nothing_when_every_shard_is_written(tmp_path):
         raise AssertionError(f"built a Ray chain for {todo} with nothing to write")
 
     assert run_to_end(build, plan, done, "dataset") == 0
+
+
+class _Double:
+    """A stage for ShardTask: doubles `x`, remembers the batch sizes it was given."""
+
+    def __init__(self, device: str) -> None:
+        self.sizes: list[int] = []
+
+    def __call__(self, batch: dict) -> dict:
+        self.sizes.append(len(batch["x"]))
+        return {**batch, "x": batch["x"] * 2}
+
+
+class _Rows:
+    def __init__(self, n: int, drop: int = 0) -> None:
+        self.n, self.drop = n, drop
+
+    def rows(self, lo: int, hi: int) -> dict:
+        pos = np.arange(lo, min(hi, self.n) - self.drop)
+        return {"position": pos, "x": pos.astype(np.float32)}
+
+
+def test_a_shard_task_reads_maps_in_batches_and_commits_each_shard_or_refuses_a_short_one(tmp_path):
+    """ShardTask without Ray: rows from the source by the layout's bounds, the stage batch by batch, the shard written
+    and its stats returned; a source that yields fewer rows than the layout expects commits nothing."""
+    import json
+
+    layout = EditLayout(size=8, counts=(8, 3), variants=1)
+    encode = lambda rows, i: {"parquet": rows["x"].tobytes()}  # noqa: E731
+    task = ShardTask(str(tmp_path), layout, encode, _Rows(11), _Double, {}, batch_size=3, device="cpu")
+    out = task({"index": np.array([0, 1])})
+    assert out["shard"].tolist() == [0, 1] and task.stage.sizes == [3, 3, 2, 3]
+    assert [json.loads(s)["rows"] for s in out["stats"]] == [8, 3]
+    assert np.frombuffer((tmp_path / names.parquet_path(1)).read_bytes(), np.float32).tolist() == [16, 18, 20]
+    short = ShardTask(str(tmp_path / "short"), layout, encode, _Rows(11, drop=1), _Double, {}, batch_size=3, device="cpu")
+    with pytest.raises(RuntimeError, match="shard 1: 2 rows from its input, 3 expected"):
+        short({"index": np.array([1])})
+    assert committed(Store(str(tmp_path / "short")), layout) == {}

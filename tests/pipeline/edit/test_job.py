@@ -56,11 +56,13 @@ def test_sweep_rows_on_s3(tiny_data, tiny_mapper, s3_server):
     assert df["identity_cos"].between(-1, 1.0001).all()
 
 
-def test_delta_zero_returns_the_input_exactly_and_edits_do_not_depend_on_batch_sizes(tiny_data, tiny_mapper, tmp_path):
+def test_delta_zero_returns_the_input_exactly_and_edits_do_not_depend_on_batch_sizes_or_the_path(tiny_data, tiny_mapper, tmp_path):
+    """a: the mapper-only job (each actor reads, maps and writes whole shards); b: other shards and batches, through the
+    streaming chain that renders (a writer actor gathers the shards)."""
     from pipeline.edit.job import run_edit
 
-    base = dict(mapper=tiny_mapper, dataset=tiny_data["dataset"], sweep="young=0:0.3:2", render=False, relabel=False)
-    run_edit(EditConfig(**base, out=str(tmp_path / "a")))
+    base = dict(mapper=tiny_mapper, dataset=tiny_data["dataset"], sweep="young=0:0.3:2", relabel=False)
+    run_edit(EditConfig(**base, out=str(tmp_path / "a"), render=False))
     run_edit(EditConfig(**base, out=str(tmp_path / "b"), mapper_stage=StageResources(batch_size=7), shard_size=10))
     a, b = edits(str(tmp_path / "a")), edits(str(tmp_path / "b"))
     assert a["id"].tolist() == b["id"].tolist() == [i for i in range(64) for _ in range(2)]

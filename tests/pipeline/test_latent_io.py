@@ -1,0 +1,31 @@
+"""Latents users bring: Parquet read row group by row group, fixed-size or plain lists, with or without ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.latent_io import load_latents
+
+
+def test_parquet_row_groups_fill_one_array_with_ids_and_label_columns(tmp_path):
+    w = np.random.default_rng(0).standard_normal((50, 6)).astype(np.float32)
+    table = pa.table({"id": np.arange(50) + 7, "w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 6),
+                      "young": pa.array(np.linspace(0, 1, 50, dtype=np.float32)), "name": [f"f{i}" for i in range(50)]})
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=16)  # 4 row groups, the last one short
+    ids, lat, extra = load_latents(str(tmp_path / "a.parquet"))
+    np.testing.assert_array_equal(lat, w)
+    assert ids.tolist() == list(range(7, 57)) and set(extra) == {"young"} and np.allclose(extra["young"], np.linspace(0, 1, 50))
+
+
+def test_parquet_plain_lists_without_ids_and_a_missing_column(tmp_path):
+    w = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+    pq.write_table(pa.table({"w": pa.array(w.tolist(), pa.list_(pa.float32()))}), tmp_path / "b.parquet", row_group_size=2)
+    ids, lat, _ = load_latents(str(tmp_path / "b.parquet"))
+    assert ids.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(lat, w)
+    pq.write_table(pa.table({"z": [1.0]}), tmp_path / "c.parquet")
+    with pytest.raises(ValueError, match="has no 'w' column"):
+        load_latents(str(tmp_path / "c.parquet"))
