@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,48 +74,3 @@ def _parquet_latents(p: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndar
         arr = np.concatenate(parts["w"]) if off else np.zeros((0, 0), np.float32)
     ids = np.concatenate(parts["id"]) if "id" in cols and off else np.arange(off)
     return arr, ids, {c: np.concatenate(parts[c]) if off else np.zeros(0, np.float32) for c in scalars}
-
-
-@dataclass(frozen=True)
-class ParquetScan:
-    """What one pass over a Parquet latents file found, row group by row group, holding one group at a time."""
-
-    rows: int
-    group_starts: tuple[int, ...]  # first row of each row group, then the row count
-    width: int  # floats per latent
-    columns: tuple[str, ...]  # float scalar columns besides w (known attributes)
-    has_id: bool
-
-
-def scan_parquet_latents(path: str) -> ParquetScan:
-    """Checks a Parquet latents file without keeping it (a `w` list column, equal widths, no NaN or Inf), so the
-    workers can read their own rows after; one-line errors naming the rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from stages.edit_source import vectors
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"latents file not found: {path}")
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as e:
-        raise ValueError(f"cannot read latents from {path}: {str(e).splitlines()[0]}") from None
-    schema = pf.schema_arrow
-    if "w" not in schema.names or not (pa.types.is_list(schema.field("w").type) or pa.types.is_fixed_size_list(schema.field("w").type)):
-        raise ValueError(f"{path} has no 'w' list column (columns: {', '.join(schema.names)})")
-    starts, width, bad = [0], None, []
-    for g in range(pf.num_row_groups):
-        w = vectors(pf.read_row_group(g, columns=["w"], use_threads=False).column("w"), (-1,)) if pf.metadata.row_group(g).num_rows else None
-        if w is not None:
-            if width is not None and w.shape[1] != width:
-                raise ValueError(f"latents in {path} have {width} and {w.shape[1]} floats per row")
-            width = w.shape[1]
-            bad += (starts[-1] + np.nonzero(~np.isfinite(w).all(axis=1))[0]).tolist()
-        starts.append(starts[-1] + pf.metadata.row_group(g).num_rows)
-    if not width:
-        raise ValueError(f"latents in {path} must be a non-empty (N, w_dim) or (N, num_ws * w_dim) column")
-    if bad:
-        raise ValueError(f"{len(bad)} latents in {path} contain NaN or Inf (rows {bad[:10]})")
-    floats = tuple(c for c in schema.names if c not in ("w", "id") and pa.types.is_floating(schema.field(c).type))
-    return ParquetScan(starts[-1], tuple(starts), width, floats, "id" in schema.names)

@@ -1,5 +1,5 @@
-"""The edit job's input rows, one output shard at a time: from a dataset's Parquet shards or a user's Parquet latents
-(read where they lie), or from latents the driver read (columns it put in the object store). numpy, pyarrow and Ray only: the task
+"""The edit job's input rows, one output shard at a time: from a dataset's Parquet shards (read where they lie) or
+from latents a user brings (columns the driver put in the object store). numpy, pyarrow and Ray only: the task
 workers that read them never import torch."""
 
 from __future__ import annotations
@@ -54,35 +54,6 @@ class DatasetRows:
 
 
 @dataclass(frozen=True)
-class FileRows:
-    """A user's Parquet latents, read by the workers row group by row group (the driver only checked the file): a
-    row's position is its index in the file, its id the file's `id` column (else the position)."""
-
-    path: str
-    group_starts: tuple[int, ...]  # first row of each row group, then the row count
-    shape: tuple[int, ...]
-    attrs: tuple[str, ...]  # label columns taken as src_<attr> (none: the file is not labeled)
-    has_id: bool
-    stop: int  # positions from here on are not edited (--max-rows)
-
-    def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
-        hi = min(hi, self.stop)
-        starts = self.group_starts
-        groups = [g for g in range(len(starts) - 1) if starts[g] < hi and starts[g + 1] > lo]
-        if not groups:
-            return {"position": np.zeros(0, np.int64), "id": np.zeros(0, np.int64), "w": np.zeros((0, *self.shape), np.float32),
-                    **{f"src_{a}": np.zeros(0, np.float32) for a in self.attrs}}
-        columns = ["w", *(["id"] if self.has_id else []), *self.attrs]
-        first = starts[groups[0]]
-        table = pq.ParquetFile(self.path).read_row_groups(groups, columns=columns, use_threads=False).slice(lo - first, hi - lo)
-        pos = np.arange(lo, lo + table.num_rows, dtype=np.int64)
-        out = {"position": pos, "id": table.column("id").to_numpy().astype(np.int64) if self.has_id else pos,
-               "w": vectors(table.column("w"), self.shape)}
-        out.update({f"src_{a}": table.column(a).to_numpy().astype(np.float32) for a in self.attrs})
-        return out
-
-
-@dataclass(frozen=True)
 class StoredRows:
     """Latents a user brings: the driver read the file (it need not be visible to the workers) and put its columns
     in the object store; a row's position is its index. Slices are zero-copy views of the store."""
@@ -95,7 +66,7 @@ class StoredRows:
         return {"position": np.arange(lo, max(lo, hi), dtype=np.int64), **{k: v[lo:hi] for k, v in data.items()}}
 
 
-def shard_rows(batch: dict[str, np.ndarray], source: DatasetRows | FileRows | StoredRows, size: int, chunk: int) -> Iterator[dict[str, np.ndarray]]:
+def shard_rows(batch: dict[str, np.ndarray], source: DatasetRows | StoredRows, size: int, chunk: int) -> Iterator[dict[str, np.ndarray]]:
     """Shard indices -> the input rows of each (positions [i * size, (i + 1) * size)), at most `chunk` rows a batch."""
     for i in np.asarray(batch["index"]).tolist():
         rows = source.rows(i * size, (i + 1) * size)

@@ -17,8 +17,6 @@ class EditConfig:
     mapper: str  # mapper export directory or URI (mapper.json + mapper.safetensors)
     dataset: str | None = None  # read latents + labels from this dataset (None, no --latents: the mapper's own)
     latents: str | None = None  # or import latents from a .npy / .pt / .parquet file
-    # Parquet --latents: the workers read their rows (the file must be visible to them), or the driver reads it all
-    latents_reader: str = "auto"  # workers | driver | auto (workers on a local Ray, the driver when joining a cluster)
     delta: tuple[str, ...] = ()  # requested changes, e.g. young=+0.4,smiling=+0.3 (attribute units)
     sweep: str | None = None  # one row per strength: young=-0.6:0.6:7 (start:stop:count); no name = the mapper's first
     out: str = "data/edits"  # output directory or URI
@@ -47,8 +45,6 @@ class EditConfig:
             raise ValueError("--mapper is empty: give a mapper export directory")
         if self.dataset is not None and self.latents is not None:
             raise ValueError("give one of --dataset or --latents, not both")
-        if self.latents_reader not in ("auto", "workers", "driver"):
-            raise ValueError(f"--latents-reader must be auto, workers or driver, got {self.latents_reader!r}")
         if self.image_format not in IMAGE_FORMATS:
             raise ValueError(f"unknown --image-format {self.image_format!r}")
         if self.relabel and not self.render:
@@ -60,7 +56,7 @@ class EditConfig:
         parse_variants(self.delta, named_sweep(self.sweep, "attribute"), shown=self.sweep)  # errors at config time
 
     def identity_hash(self) -> str:
-        skip = {"out", "overwrite", "ray_address", "latents_reader", "object_store_memory", "mapper_stage", "render_stage", "label_stage", "refine_stage"}
+        skip = {"out", "overwrite", "ray_address", "object_store_memory", "mapper_stage", "render_stage", "label_stage", "refine_stage"}
         return config_hash({k: v for k, v in self.__dict__.items() if k not in skip})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from pipeline.config import to_jsonable
 from pipeline.dataset.job import check_cpu_budget
 from pipeline.edit.config import EditConfig, for_mapper, variants
 from pipeline.eval.judge import export_labelers
-from pipeline.latent_io import load_latents, scan_parquet_latents
+from pipeline.latent_io import load_latents
 from pipeline.manifest import read_manifest
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
@@ -37,7 +36,7 @@ from pipeline.sharded_job import (
 from pipeline.shards import EditLayout, edit_shard_files
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
-from stages.edit_source import DatasetRows, FileRows, StoredRows, shard_rows
+from stages.edit_source import DatasetRows, StoredRows, shard_rows
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -75,30 +74,6 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...],
     return source, positions, True
 
 
-def workers_read(cfg: EditConfig) -> bool:
-    """Parquet latents are read by the workers unless they may not see the file (a cluster joined) or asked not to."""
-    if cfg.latents is None or not cfg.latents.endswith(".parquet") or cfg.latents_reader == "driver":
-        return False
-    return cfg.latents_reader == "workers" or not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
-
-
-def parquet_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[FileRows, np.ndarray, bool]:
-    """A user's Parquet latents, checked by one pass in the driver and read by the workers shard by shard, so the
-    file need not fit in the driver's memory or the object store; labels come along as with file_source."""
-    scan = scan_parquet_latents(cfg.latents)
-    shape = tuple(doc["architecture"]["latent_shape"])
-    if scan.width != int(np.prod(shape)):
-        raise ValueError(f"latents in {cfg.latents} have {scan.width} floats per row but the mapper expects {shape}")
-    attrs = tuple(doc["architecture"]["attributes"])
-    labeled = all(a in scan.columns for a in attrs)
-    if opens_generator(cfg, labeled) and facts()[0] != doc["generator_id"]:
-        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
-    n = min(scan.rows, cfg.max_rows or scan.rows)
-    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
-    source = FileRows(os.path.abspath(cfg.latents), scan.group_starts, shape, attrs if labeled else (), scan.has_id, n)
-    return source, np.arange(n, dtype=np.int64), labeled
-
-
 def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[StoredRows, np.ndarray, bool]:
     """Latents a user brings, read by the driver (the file need not be visible to the workers); labels come along
     when the file has a column per mapper attribute."""
@@ -121,7 +96,7 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[
     return StoredRows(ray.put(cols)), np.arange(n, dtype=np.int64), labeled  # one copy in the object store, sliced zero-copy
 
 
-def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | FileRows | StoredRows, labeled: bool, generator: str | None,
+def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | StoredRows, labeled: bool, generator: str | None,
                framing: Any, labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
     encode = functools.partial(edit_shard_files, meta=meta)
     mapper = dict(mapper_dir=absolute(cfg.mapper), variants=meta["variants"])
@@ -199,8 +174,6 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     facts = functools.cache(lambda: off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out))
     if cfg.dataset:
         source, positions, labeled = dataset_source(cfg, doc, attrs, facts)
-    elif workers_read(cfg):
-        source, positions, labeled = parquet_source(cfg, doc, facts)
     else:
         source, positions, labeled = file_source(cfg, doc, facts)
     framing = facts()[1] if opens_generator(cfg, labeled) else None

@@ -29,19 +29,3 @@ def test_parquet_plain_lists_without_ids_and_a_missing_column(tmp_path):
     pq.write_table(pa.table({"z": [1.0]}), tmp_path / "c.parquet")
     with pytest.raises(ValueError, match="has no 'w' column"):
         load_latents(str(tmp_path / "c.parquet"))
-
-
-def test_a_scan_checks_the_file_one_row_group_at_a_time_and_names_bad_rows(tmp_path):
-    from pipeline.latent_io import scan_parquet_latents
-
-    w = np.zeros((10, 4), np.float32)
-    w[[1, 8], 2] = [np.inf, np.nan]  # in the first and the third row group
-    pq.write_table(pa.table({"w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 4), "young": [0.1] * 10}),
-                   tmp_path / "bad.parquet", row_group_size=4)
-    with pytest.raises(ValueError, match=r"2 latents in .* contain NaN or Inf \(rows \[1, 8\]\)"):
-        scan_parquet_latents(str(tmp_path / "bad.parquet"))
-    w[[1, 8], 2] = 0
-    pq.write_table(pa.table({"id": np.arange(10), "w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 4),
-                             "young": [0.1] * 10}), tmp_path / "ok.parquet", row_group_size=4)
-    scan = scan_parquet_latents(str(tmp_path / "ok.parquet"))
-    assert (scan.rows, scan.group_starts, scan.width, scan.columns, scan.has_id) == (10, (0, 4, 8, 10), 4, ("young",), True)

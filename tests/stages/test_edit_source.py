@@ -50,21 +50,3 @@ def test_stored_rows_slice_by_position_and_shard_rows_cut_chunks():
     batches = list(shard_rows({"index": np.array([0, 1])}, StoredRows(cols), size=32, chunk=12))
     assert [len(b["position"]) for b in batches] == [12, 12, 8, 5]
     np.testing.assert_array_equal(np.concatenate([b["w"] for b in batches]), cols["w"])
-
-
-def test_file_rows_read_only_the_row_groups_a_shard_needs(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from stages.edit_source import FileRows
-
-    w = np.arange(30 * 6, dtype=np.float32).reshape(30, 6)
-    pq.write_table(pa.table({"w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 6), "young": np.linspace(0, 1, 30)}),
-                   tmp_path / "l.parquet", row_group_size=7)
-    src = FileRows(str(tmp_path / "l.parquet"), (0, 7, 14, 21, 28, 30), (2, 3), ("young",), False, 25)
-    rows = src.rows(5, 17)  # groups 0, 1 and 2
-    assert rows["position"].tolist() == rows["id"].tolist() == list(range(5, 17)) and rows["w"].shape == (12, 2, 3)
-    np.testing.assert_array_equal(rows["w"].reshape(12, 6), w[5:17])
-    np.testing.assert_allclose(rows["src_young"], np.linspace(0, 1, 30)[5:17].astype(np.float32))
-    assert src.rows(20, 40)["position"].tolist() == list(range(20, 25))  # --max-rows stops at 25
-    assert len(src.rows(30, 40)["position"]) == 0

@@ -74,17 +74,11 @@ def test_delta_zero_returns_the_input_exactly_and_edits_do_not_depend_on_batch_s
 
 
 def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path, capsys):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     bad_shape, nan = tmp_path / "bad.npy", tmp_path / "nan.npy"
     np.save(bad_shape, np.zeros((4, 3, 100), np.float32))
     lat = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
     lat[[2, 4], 7] = np.nan
     np.save(nan, lat)
-    pq.write_table(pa.table({"w": pa.FixedSizeListArray.from_arrays(pa.array(lat.reshape(-1)), 100), "young": [0.5] * 6,
-                             "smiling": [0.5] * 6}), tmp_path / "nan.parquet", row_group_size=4)  # read by the workers
-    pq.write_table(pa.table({"w": pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(30, np.float32)), 3)}), tmp_path / "narrow.parquet")
     other = tmp_path / "other_mapper"
     shutil.copytree(tiny_mapper, other)
     doc = json.loads((other / "mapper.json").read_text())
@@ -92,9 +86,6 @@ def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path,
     cases = [
         (["--mapper", tiny_mapper, "--latents", str(bad_shape), "--delta", "young=0.1"], "the mapper expects (100,)"),
         (["--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1"], "2 latents in"),
-        (["--mapper", tiny_mapper, "--latents", str(tmp_path / "nan.parquet"), "--delta", "young=0.1", "--no-render", "--no-relabel"],
-         "2 latents in"),
-        (["--mapper", tiny_mapper, "--latents", str(tmp_path / "narrow.parquet"), "--delta", "young=0.1"], "have 3 floats per row"),
         (["--mapper", tiny_mapper, "--dataset", tiny_data["dataset"], "--delta", "beauty=0.1"], "unknown attribute 'beauty'"),
         (["--mapper", str(other), "--dataset", tiny_data["dataset"], "--delta", "young=0.1"], "mapper was trained for generator"),
     ]
@@ -103,30 +94,8 @@ def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path,
         rc, err = run_main(capsys, "edit", *args, "--out", str(out))
         assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()  # refused before any work: not even the directory is left
-    for path in (nan, tmp_path / "nan.parquet"):
-        assert "rows [2, 4]" in run_main(capsys, "edit", "--mapper", tiny_mapper, "--latents", str(path), "--delta", "young=0.1",
-                                         "--out", str(tmp_path / "n2"))[1]
-
-
-def test_parquet_latents_read_by_the_workers_match_the_driver_read(tiny_mapper, tmp_path):
-    """Row groups (7 rows) that do not line up with the shards (10 rows), --max-rows inside a group, ids from the file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pipeline.edit.job import run_edit
-
-    g = np.random.default_rng(5)
-    w = g.standard_normal((30, 100)).astype(np.float32)
-    pq.write_table(pa.table({"id": np.arange(30) + 1000, "w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 100),
-                             "young": g.random(30, dtype=np.float32), "smiling": g.random(30, dtype=np.float32)}),
-                   tmp_path / "lat.parquet", row_group_size=7)
-    base = dict(mapper=tiny_mapper, latents=str(tmp_path / "lat.parquet"), sweep="smiling=-0.2:0.2:2", render=False, relabel=False,
-                shard_size=10, max_rows=25)
-    run_edit(EditConfig(**base, out=str(tmp_path / "workers"), latents_reader="workers"))
-    run_edit(EditConfig(**base, out=str(tmp_path / "driver"), latents_reader="driver"))
-    a, b = edits(str(tmp_path / "workers")), edits(str(tmp_path / "driver"))
-    assert a["id"].tolist() == [1000 + i for i in range(25) for _ in range(2)]
-    pd.testing.assert_frame_equal(a, b)
+    assert "rows [2, 4]" in run_main(capsys, "edit", "--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1",
+                                     "--out", str(tmp_path / "n2"))[1]
 
 
 def test_imported_latents_are_labeled_then_edited(tiny_mapper, tmp_path):
@@ -193,7 +162,6 @@ def test_latents_larger_than_the_object_store_complete_and_report_it(tiny_mapper
     out = tmp_path / "edits"
     p = subprocess.run([sys.executable, "-m", "pipeline", "edit", "--mapper", tiny_mapper, "--latents", str(src),
                         "--delta", "smiling=0.2", "--no-render", "--no-relabel", "--no-webdataset", "--shard-size", "65536",
-                        "--latents-reader", "driver",  # read by the workers, the latents would not pass through the store
                         "--object-store-memory", str(80 * 2**20), "--out", str(out)],
                        cwd=REPO, capture_output=True, text=True, timeout=500)
     assert p.returncode == 0, p.stderr[-3000:]
