@@ -57,10 +57,11 @@ def shard_items(todo: list[int]) -> ray.data.Dataset:
 def shard_tasks(todo: list[int], res: StageResources, uri: str, layout: Any, encode: Callable[..., dict[str, bytes]],
                 source: Any, stage: type, **kwargs: Any) -> ray.data.Dataset:
     """The whole chain as one actor call per shard (pipeline/shards.py ShardTask), `res.actors` actors each holding
-    `stage(**kwargs)`: reading, the stage and writing spread over the pool, nothing through a writer actor."""
+    `stage(**kwargs)` (no more actors than shards): reading, the stage and writing spread over the pool, nothing
+    through a writer actor."""
     args = dict(uri=uri, layout=layout, encode=encode, source=source, stage=stage, stage_kwargs=kwargs,
                 batch_size=res.batch_size, device=device_for(res.num_gpus))
-    return shard_items(todo).map_batches(ShardTask, fn_constructor_kwargs=args, batch_size=1, compute=ActorPoolStrategy(size=res.actors),
+    return shard_items(todo).map_batches(ShardTask, fn_constructor_kwargs=args, batch_size=1, compute=ActorPoolStrategy(size=min(res.actors, max(1, len(todo)))),
                                          num_cpus=res.num_cpus, num_gpus=res.num_gpus or None)
 
 
