@@ -209,6 +209,17 @@ def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bo
     return stats
 
 
+def concat_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches of one shard's rows -> one batch ({} for none)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+
+def stats_rows(written: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """What a writing stage emits: one row {shard, stats (JSON)} per shard it committed (run_to_end reads them)."""
+    return {"shard": np.array([s["index"] for s in written], dtype=np.int64),
+            "stats": np.array([json.dumps(s) for s in written], dtype=object)}
+
+
 class ShardWriter:
     """Last stage of a job (an actor): buffers rows per shard, writes a shard once it is whole.
 
@@ -224,7 +235,7 @@ class ShardWriter:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         shards, keys = self.layout.shard_of(batch), self.layout.row_keys(batch)
-        done_idx, done_stats = [], []
+        written = []
         for shard in np.unique(shards).tolist():
             seen = self.seen.setdefault(shard, set())
             fresh = np.array([k not in seen for k in keys[shards == shard].tolist()], dtype=bool)
@@ -232,12 +243,9 @@ class ShardWriter:
             seen.update(keys[sel].tolist())
             self.parts.setdefault(shard, []).append({k: v[sel] for k, v in batch.items()})
             if len(seen) == self.layout.expected(shard):
-                parts = self.parts.pop(shard)
-                rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-                stats = write_shard(self.store, shard, self.encode(rows, shard), len(seen), self.layout.bounds(shard))
-                done_idx.append(shard)
-                done_stats.append(json.dumps(stats))
-        return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}
+                rows = concat_rows(self.parts.pop(shard))
+                written.append(write_shard(self.store, shard, self.encode(rows, shard), len(seen), self.layout.bounds(shard)))
+        return stats_rows(written)
 
 
 class ShardTask:
@@ -253,16 +261,14 @@ class ShardTask:
         self.stage, self.batch_size = stage(**stage_kwargs, device=device), batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        done_idx, done_stats = [], []
+        written = []
         for shard in np.asarray(batch["index"]).tolist():
             rows = self.source.rows(*self.layout.bounds(shard))
             n, bs = len(rows["position"]), self.batch_size
             parts = [self.stage({k: v[lo:lo + bs] for k, v in rows.items()}) for lo in range(0, n, bs)]
-            out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+            out = concat_rows(parts)
             got = len(out["position"]) if out else 0
             if got != self.layout.expected(shard):
                 raise RuntimeError(f"shard {shard}: {got} rows from its input, {self.layout.expected(shard)} expected")
-            stats = write_shard(self.store, shard, self.encode(out, shard), got, self.layout.bounds(shard))
-            done_idx.append(shard)
-            done_stats.append(json.dumps(stats))
-        return {"shard": np.array(done_idx, dtype=np.int64), "stats": np.array(done_stats, dtype=object)}
+            written.append(write_shard(self.store, shard, self.encode(out, shard), got, self.layout.bounds(shard)))
+        return stats_rows(written)
