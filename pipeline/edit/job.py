@@ -117,7 +117,7 @@ def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | StoredRow
     if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
         from pipeline.edit.refine import open_refiner
 
-        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator)
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator, cfg.refine_views)
         ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
@@ -162,7 +162,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     if cfg.refine_steps:
         from pipeline.edit.refine import check_refinable
 
-        check_refinable(doc)
+        check_refinable(doc, cfg.refine_views)
     store = Store(cfg.out)
     store.check_writable()
     finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(),

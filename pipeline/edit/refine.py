@@ -13,27 +13,29 @@ import torch
 
 from models.editors.critics import ImageCritic
 from models.generators.interface import Generator
+from models.labelers.views import Views
 from models.open import open_generator
 from pipeline.train.config import LossWeights
 from pipeline.train.losses import AttrSpace, edit_terms, total
 
 
-def check_refinable(doc: dict[str, Any]) -> None:
-    """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it."""
+def check_refinable(doc: dict[str, Any], views: tuple[str, ...]) -> None:
+    """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it or views
+    that do not parse."""
     kind = (doc.get("critic") or {}).get("kind")
     if kind != "ported":
         raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {kind!r}")
+    Views(views)
 
 
-def critic_from_export(doc: dict[str, Any], gen: Generator, device: str = "cpu") -> ImageCritic:
-    """The ported labelers over the training views, as the mapper's export records them, on `gen` (the export's
-    generator, already open on `device`)."""
+def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ...], device: str = "cpu") -> ImageCritic:
+    """The export's ported labelers (the labelers its critic recorded) averaged over `views`, on `gen` (the
+    export's generator, already open on `device`)."""
     from models.labelers.ported import PortedConfig, PortedLabelers
 
-    check_refinable(doc)
-    info = doc["critic"]
-    attrs = tuple(info["attributes"])
-    h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(info["views"])))
+    check_refinable(doc, views)
+    attrs = tuple(doc["critic"]["attributes"])
+    h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(views)))
     return ImageCritic(gen, h, device)
 
 
@@ -58,12 +60,12 @@ def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: to
 
 
 class Refiner:
-    """The export's critic on an open generator: (originals, mapper outputs, requests (N, k)) -> the mapper outputs
-    after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
+    """The export's labelers over `views` on an open generator: (originals, mapper outputs, requests (N, k)) -> the
+    mapper outputs after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
     stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
-    def __init__(self, doc: dict[str, Any], steps: int, gen: Generator, device: str = "cpu") -> None:
-        self.critic = critic_from_export(doc, gen, device)  # refused in one line for a mapper not trained on the ported critic
+    def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu") -> None:
+        self.critic = critic_from_export(doc, gen, views, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
         self.steps = steps
 
@@ -71,9 +73,9 @@ class Refiner:
         return refine(self.critic, self.names, w0, w1, delta, self.steps)
 
 
-def open_refiner(export: str, steps: int, generator: str | None, device: str = "cpu") -> Refiner:
+def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], device: str = "cpu") -> Refiner:
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
 
     _, doc = load_mapper(export)
-    return Refiner(doc, steps, open_generator(generator, device), device)
+    return Refiner(doc, steps, views, open_generator(generator, device), device)

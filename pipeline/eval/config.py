@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.edit.config import REFINE_VIEWS
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -16,6 +18,8 @@ class EvalConfig:
     strengths: tuple[float, ...] = (-0.3, -0.15, 0.15, 0.3)  # fractions of the attribute's range
     passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
     refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/edit/refine.py), reported apart with its cost
+    refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
+    singles: bool = True  # single-attribute requests; --no-singles judges the pairs only
     step_scale: float = 1.0  # != 1 adds "mapper-x<s>": the one-pass step w' - w scaled by s at inference, reported apart
     pairs: str = "first"  # attributes requested two at a time, the others held still: first (pair), all, none
     holdout_every: int = 10

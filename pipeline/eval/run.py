@@ -48,7 +48,7 @@ class Evaluation:
         if cfg.refine_steps:
             from pipeline.edit.refine import Refiner
 
-            self.refiner = Refiner(self.doc, cfg.refine_steps, self.judge.gen)  # the judge's generator, not a second copy
+            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen)  # the judge's generator, not a second copy
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -76,6 +76,16 @@ class Evaluation:
         alpha = float(np.clip(goal / slope, -3 * scale, 3 * scale)) if abs(slope) > 1e-9 else probes[-1]
         return self.judged(move(w, n, alpha), change), alpha  # judged against the user's request, as the mapper
 
+    def single_step(self, name: str, change: float, strength: float, alphas: dict[str, float]) -> float:
+        """The baseline's step matched to the one-pass mapper on `name` alone; fitted here when no single request
+        was judged (--no-singles)."""
+        key = f"{name}@{strength}"
+        if key not in alphas:
+            w1, _ = self.mapper_edit({name: change}, 1)
+            got = self.judge.compare(self.before, w1, {name: change})
+            _, alphas[key] = self.baseline({name: change}, got["achieved"][name], max(got["latent_dist"], 1e-3))
+        return alphas[key]
+
     def one_request(self, change: dict[str, float], strength: float, alphas: dict[str, float]) -> dict[str, Any]:
         w1, sec = self.mapper_edit(change, 1)
         out = {"request": change, "strength": strength, "mapper": self.judged(w1, change, sec)}
@@ -96,7 +106,7 @@ class Evaluation:
         else:  # the single-attribute baseline steps at this strength, added: InterFaceGAN's multi-attribute edit
             w = self.before.w
             for name in change:
-                w = move(w, self.directions[name], alphas[f"{name}@{strength}"])
+                w = move(w, self.directions[name], self.single_step(name, change[name], strength, alphas))
             b = self.judged(w, change)
         out["baseline"] = b
         order = ["request", "strength", "mapper", "baseline"]
@@ -108,7 +118,7 @@ class Evaluation:
 def requests(names: tuple[str, ...], cfg: EvalConfig) -> list[tuple[dict[str, float], float]]:
     span = {n: attribute(n).high - attribute(n).low for n in names}
     pairs = list(itertools.combinations(names, 2))
-    groups = [(n,) for n in names] + {"first": pairs[:1], "all": pairs, "none": []}[cfg.pairs]
+    groups = [(n,) for n in names] * cfg.singles + {"first": pairs[:1], "all": pairs, "none": []}[cfg.pairs]
     return [({n: s * span[n] for n in g}, s) for g in groups for s in cfg.strengths]
 
 
@@ -125,7 +135,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     sheets = save_sheets(rows, ev.before, cfg, out_dir)
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
-              "reread_views": list(ev.reread_views), "passes": cfg.passes, "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
+              "reread_views": list(ev.reread_views), "passes": cfg.passes,
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views)} if cfg.refine_steps else None, "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
     report["summary"] = summarise(report)
@@ -218,8 +229,9 @@ def markdown(report: dict[str, Any]) -> str:
             "mapper's (baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps; the "
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
-            "and asks for what is left; mapper+k-critic-steps takes k gradient steps on the training critic from the "
-            "mapper's output (pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
+            "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
+            f"labelers the mapper was trained on, averaged over the views {', '.join((report.get('refine') or {}).get('views', []))} "
+            "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
             "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
             "(a longer step along the same direction: more change on average, more miss per face).\n")
     return head + body + summ + note

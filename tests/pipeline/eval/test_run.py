@@ -29,6 +29,14 @@ def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path)
     assert all(Path(p).is_file() for p in report["sheets"].values()) and (tmp_path / "eval" / "plot-young.png").is_file()
 
 
+def test_no_singles_judges_the_pair_against_the_summed_single_steps(tiny_mapper, tiny_data, tmp_path):
+    report = run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=4, strengths=(0.3,), passes=1,
+                                 singles=False, out=str(tmp_path / "eval")))
+    (pair,) = report["results"]
+    assert list(pair["request"]) == ["young", "smiling"] and set(pair["baseline"]["achieved"]) == {"young", "smiling"}
+    assert pair["baseline"]["latent_dist"] > 0 and [s["method"] for s in report["summary"]] == ["mapper", "baseline"]
+
+
 def test_refinement_needs_a_ported_critic(tiny_mapper, tiny_data, tmp_path):
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
         run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=2, refine_steps=2, out=str(tmp_path)))
