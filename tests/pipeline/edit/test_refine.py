@@ -8,6 +8,8 @@ from pipeline.edit.config import REFINE_VIEWS, EditConfig
 from pipeline.eval.judge import JUDGE_VIEWS
 from pipeline.train.config import TrainConfig
 
+pytestmark = pytest.mark.timeout(600)  # run alone, the smiling_mapper fixture trains through two faults first
+
 
 def test_refine_views_extend_the_training_views_and_leave_the_judges_shifts_unseen():
     training = next(f.default for f in fields(TrainConfig) if f.name == "critic_views")
