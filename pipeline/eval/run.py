@@ -37,6 +37,10 @@ class Evaluation:
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
         self.mapper, self.doc = load_mapper(cfg.mapper)
+        if cfg.refine_steps:  # refused (export or views) before the held-out faces are read and judged
+            from pipeline.edit.refine import check_refinable
+
+            check_refinable(self.doc, cfg.refine_views)
         self.names = self.mapper.cfg.attributes
         data = held_out(cfg.dataset or self.doc["dataset"], cfg.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
         self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows)
@@ -136,7 +140,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views)} if cfg.refine_steps else None, "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views)} if cfg.refine_steps else None,
+              "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
     report["summary"] = summarise(report)
