@@ -34,6 +34,7 @@ class EditConfig:
     # not the paper's one pass: each step a generator and critic backward (~0.1 s a face on 2 CPU cores)
     refine_steps: int = 0  # > 0: that many critic steps from the mapper's output (pipeline/edit/refine.py)
     refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
+    refine_stop_at_target: bool = True  # a face keeps the first latent its critic reads at its target (--no-...: all steps)
     held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
     holdout_every: int = 10
     max_rows: int | None = None  # edit only the first N input rows
@@ -63,7 +64,7 @@ class EditConfig:
 
     def identity_hash(self) -> str:
         skip = {"out", "overwrite", "ray_address", "object_store_memory", "mapper_stage", "render_stage", "label_stage", "refine_stage"}
-        skip |= set() if self.refine_steps else {"refine_views"}  # they change nothing without steps
+        skip |= set() if self.refine_steps else {"refine_views", "refine_stop_at_target"}  # they change nothing without steps
         return config_hash({k: v for k, v in self.__dict__.items() if k not in skip})
 
 

@@ -117,7 +117,8 @@ def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | StoredRow
     if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
         from pipeline.edit.refine import open_refiner
 
-        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator, cfg.refine_views)
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator, cfg.refine_views,
+                                    cfg.refine_stop_at_target)
         ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)

@@ -40,23 +40,51 @@ def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ..
 
 
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
-           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights()) -> torch.Tensor:
-    """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0."""
+           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights(), stop_at_target: bool = True) -> torch.Tensor:
+    """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0. With
+    `stop_at_target`, a face stops at the first step its critic reads at or past its target, keeping that latent or
+    the one before, whichever reads nearer the target: Adam's steps do not shrink there, so it would walk on."""
     space = AttrSpace.build(names, critic.attributes)
     with torch.no_grad():
         before = critic(w0)
     a = before[0][:, space.index]
     target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
+    asked = delta != 0
     w = w1.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
+    kept, done = w.detach().clone(), torch.zeros(len(w), dtype=torch.bool, device=w.device)
+    last, last_miss = kept.clone(), torch.full((len(w),), float("inf"), device=w.device)
     with torch.enable_grad():
         for _ in range(steps):
-            parts = edit_terms(critic(w), before, target, delta != 0, space, weights)
+            after = critic(w)
+            if stop_at_target:
+                pred = after[0][:, space.index].detach()
+                miss = ((asked * (pred - target) / (space.high - space.low)) ** 2).sum(1)
+                new = reached(pred, a, target, asked) & ~done
+                nearer = torch.where(pick(last_miss < miss, w), last, w.detach())
+                kept[new], done = nearer[new], done | new
+                if bool(done.all()):
+                    break
+                last, last_miss = w.detach().clone(), miss
+            parts = edit_terms(after, before, target, asked, space, weights)
             parts["neighbourhood"] = (w - w0).reshape(len(w), -1).pow(2).mean(1).mean()
             opt.zero_grad(set_to_none=True)
             total(parts, weights)["total"].backward()
             opt.step()
-    return w.detach()
+            if bool(done.any()):  # stopped faces hold still: the batch terms see them where they stopped
+                with torch.no_grad():
+                    w[done] = kept[done]
+    return torch.where(pick(done, w), kept, w.detach())
+
+
+def reached(pred: torch.Tensor, a: torch.Tensor, target: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
+    """(N,) faces whose reading `pred` is at or past `target` (from `a`) on every requested attribute."""
+    return ((torch.sign(target - a) * (target - pred) <= 0) | ~asked).all(dim=1)
+
+
+def pick(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(N,) row mask broadcast against latents shaped like `like` (N, ...)."""
+    return rows.view(-1, *[1] * (like.dim() - 1))
 
 
 class Refiner:
@@ -64,18 +92,20 @@ class Refiner:
     mapper outputs after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
     stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
-    def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu") -> None:
+    def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu",
+                 stop_at_target: bool = True) -> None:
         self.critic = critic_from_export(doc, gen, views, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
-        self.steps = steps
+        self.steps, self.stop_at_target = steps, stop_at_target
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        return refine(self.critic, self.names, w0, w1, delta, self.steps)
+        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target)
 
 
-def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], device: str = "cpu") -> Refiner:
+def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], stop_at_target: bool,
+                 device: str = "cpu") -> Refiner:
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
 
     _, doc = load_mapper(export)
-    return Refiner(doc, steps, views, open_generator(generator, device), device)
+    return Refiner(doc, steps, views, open_generator(generator, device), device, stop_at_target)

@@ -52,7 +52,8 @@ class Evaluation:
         if cfg.refine_steps:
             from pipeline.edit.refine import Refiner
 
-            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen)  # the judge's generator, not a second copy
+            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen,
+                                   stop_at_target=cfg.refine_stop_at_target)  # the judge's generator, not a second copy
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -140,7 +141,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views)} if cfg.refine_steps else None,
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "stop_at_target": cfg.refine_stop_at_target} if cfg.refine_steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}

@@ -3,6 +3,7 @@
 from dataclasses import fields
 
 import pytest
+import torch
 
 from pipeline.edit.config import REFINE_VIEWS, EditConfig
 from pipeline.eval.judge import JUDGE_VIEWS
@@ -29,3 +30,40 @@ def test_refiner_reads_over_the_views_it_is_given_and_a_bad_view_is_refused_befo
     with pytest.raises(ValueError, match=r"unknown view 'dz\+1'"):
         run_edit(EditConfig(mapper=export, delta=("smiling=0.2",), refine_steps=2, refine_views=("dz+1",), out=str(tmp_path / "bad")))
     assert not (tmp_path / "bad").exists()
+
+
+class LinearCritic(torch.nn.Module):
+    """smiling read as a fixed linear function of the latent; an embedding that never moves (identity costs nothing)."""
+
+    attributes = ("smiling",)
+
+    def __init__(self, u: torch.Tensor) -> None:
+        super().__init__()
+        self.u = u
+
+    def forward(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (w @ self.u)[:, None], torch.ones(len(w), 4)
+
+
+def test_critic_steps_stop_each_face_at_its_target_and_walk_on_without_it():
+    from pipeline.edit.refine import refine
+
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randn(16, generator=gen)
+    u /= u.norm()
+    w0 = torch.randn(6, 16, generator=gen)
+    w0 += (0.4 - w0 @ u)[:, None] * u  # every face reads smiling 0.4
+    critic, delta = LinearCritic(u), torch.full((6, 1), 0.2)
+    runs = {(stop, steps): refine(critic, ("smiling",), w0, w0.clone(), delta, steps, stop_at_target=stop)
+            for stop in (True, False) for steps in (30, 60)}
+    step = 0.03 * u.abs().sum()  # the most one Adam step (lr 0.03 a coordinate) moves the reading
+    assert ((runs[True, 30] @ u - 0.6).abs() <= step / 2).all()  # each face stopped at the iterate nearer its target...
+    assert torch.equal(runs[True, 30], runs[True, 60])  # ...and more steps do not move it on
+    assert not torch.allclose(runs[False, 30], runs[False, 60])  # without the stop, Adam's fixed-size steps walk on
+
+
+def test_the_stop_enters_the_edit_hash_only_with_steps():
+    base = dict(mapper="m", delta=("smiling=0.2",))
+    assert EditConfig(**base).identity_hash() == EditConfig(**base, refine_stop_at_target=False).identity_hash()
+    on = dict(base, refine_steps=4)
+    assert EditConfig(**on).identity_hash() != EditConfig(**on, refine_stop_at_target=False).identity_hash()
