@@ -34,7 +34,7 @@ class EditConfig:
     # not the paper's one pass: each step a generator and critic backward (~0.1 s a face on 2 CPU cores)
     refine_steps: int = 0  # > 0: that many critic steps from the mapper's output (pipeline/edit/refine.py)
     refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
-    refine_stop_at_target: bool = True  # a face keeps the first latent its critic reads at its target (--no-...: all steps)
+    refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
     held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
     holdout_every: int = 10
     max_rows: int | None = None  # edit only the first N input rows

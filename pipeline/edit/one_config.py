@@ -19,7 +19,7 @@ class EditOneConfig:
     passes: int = 1  # 1 = the mapper's one forward pass; more re-read the attributes and ask for what is left
     refine_steps: int = 0  # > 0: then that many gradient steps on the training critic (pipeline/edit/refine.py; ~1 s a face on CPU)
     refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
-    refine_stop_at_target: bool = True  # a face keeps the first latent its critic reads at its target (--no-...: all steps)
+    refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
 
     def __post_init__(self) -> None:
         if self.passes < 1 or self.refine_steps < 0:

@@ -19,7 +19,7 @@ class EvalConfig:
     passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
     refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/edit/refine.py), reported apart with its cost
     refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
-    refine_stop_at_target: bool = True  # a face keeps the first latent its critic reads at its target (--no-...: all steps)
+    refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
     singles: bool = True  # single-attribute requests; --no-singles judges the pairs only
     step_scale: float = 1.0  # != 1 adds "mapper-x<s>": the one-pass step w' - w scaled by s at inference, reported apart
     pairs: str = "first"  # attributes requested two at a time, the others held still: first (pair), all, none
