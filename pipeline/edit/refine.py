@@ -19,21 +19,23 @@ from pipeline.train.config import LossWeights
 from pipeline.train.losses import AttrSpace, edit_terms, total
 
 
-def check_refinable(doc: dict[str, Any], views: tuple[str, ...]) -> None:
+def check_refinable(doc: dict[str, Any], views: tuple[str, ...] | None) -> None:
     """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it or views
-    that do not parse."""
+    that do not parse (None: the export's own)."""
     kind = (doc.get("critic") or {}).get("kind")
     if kind != "ported":
         raise ValueError(f"critic refinement needs a mapper trained with the ported critic, this one used {kind!r}")
-    Views(views)
+    if views is not None:
+        Views(views)
 
 
-def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ...], device: str = "cpu") -> ImageCritic:
-    """The export's ported labelers (the labelers its critic recorded) averaged over `views`, on `gen` (the
-    export's generator, already open on `device`)."""
+def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ...] | None, device: str = "cpu") -> ImageCritic:
+    """The export's ported labelers (the labelers its critic recorded) averaged over `views` (None: the views it was
+    trained over), on `gen` (the export's generator, already open on `device`)."""
     from models.labelers.ported import PortedConfig, PortedLabelers
 
     check_refinable(doc, views)
+    views = tuple(doc["critic"]["views"]) if views is None else views
     attrs = tuple(doc["critic"]["attributes"])
     h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(views)))
     return ImageCritic(gen, h, device)

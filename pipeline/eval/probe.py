@@ -104,8 +104,7 @@ def step_scales(mapper: Any, doc: dict[str, Any], w: torch.Tensor, scales: tuple
     from pipeline.train.config import LossWeights
     from pipeline.train.losses import AttrSpace, edit_terms
 
-    views = tuple((doc.get("critic") or {}).get("views") or ("id",))  # a distilled critic has none; refused below
-    critic = critic_from_export(doc, open_generator(doc.get("generator")), views)  # the training critic
+    critic = critic_from_export(doc, open_generator(doc.get("generator")), None)  # the training critic, over its own views
     space, names = AttrSpace.build(mapper.cfg.attributes, critic.attributes), mapper.cfg.attributes
     w = w.view(len(w), *mapper.cfg.latent_shape)
     before = critic(w, 1)

@@ -236,7 +236,8 @@ def markdown(report: dict[str, Any]) -> str:
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
-            f"labelers the mapper was trained on, averaged over the views {', '.join((report.get('refine') or {}).get('views', []))} "
+            f"labelers the mapper was trained on, averaged over the views {', '.join((report.get('refine') or {}).get('views', []))}"
+            f"{', each face stopping at its target' if (report.get('refine') or {}).get('stop_at_target') else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
             "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
             "(a longer step along the same direction: more change on average, more miss per face).\n")
