@@ -42,11 +42,21 @@ def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ..
 
 
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
-           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights(), stop_at_target: bool = True) -> torch.Tensor:
+           steps: int, lr: float = 0.03, weights: LossWeights = LossWeights(), stop_at_target: bool = True,
+           batch: int | None = None) -> torch.Tensor:
     """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0. With
     `stop_at_target`, a face stops at the first step its critic reads at or past its target, keeping that latent or
-    the one before, whichever reads nearer the target: Adam's steps do not shrink there, so it would walk on."""
+    the one before, whichever reads nearer the target: Adam's steps do not shrink there, so it would walk on.
+    `batch` rows at a time, each batch on its own as the edit job's refine stage takes its Ray batches (None: all)."""
     space = AttrSpace.build(names, critic.attributes)
+    size = batch or max(len(w0), 1)
+    parts = [_refine(critic, space, w0[i : i + size], w1[i : i + size], delta[i : i + size], steps, lr, weights, stop_at_target)
+             for i in range(0, len(w0), size)]
+    return torch.cat(parts) if parts else w1.detach().clone()
+
+
+def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor, steps: int,
+            lr: float, weights: LossWeights, stop_at_target: bool) -> torch.Tensor:
     with torch.no_grad():
         before = critic(w0)
     a = before[0][:, space.index]
@@ -95,13 +105,13 @@ class Refiner:
     stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
     def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu",
-                 stop_at_target: bool = True) -> None:
+                 stop_at_target: bool = True, batch: int | None = None) -> None:
         self.critic = critic_from_export(doc, gen, views, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
-        self.steps, self.stop_at_target = steps, stop_at_target
+        self.steps, self.stop_at_target, self.batch = steps, stop_at_target, batch
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target)
+        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target, batch=self.batch)
 
 
 def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], stop_at_target: bool,

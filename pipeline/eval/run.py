@@ -53,7 +53,7 @@ class Evaluation:
             from pipeline.edit.refine import Refiner
 
             self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen,
-                                   stop_at_target=cfg.refine_stop_at_target)  # the judge's generator, not a second copy
+                                   stop_at_target=cfg.refine_stop_at_target, batch=cfg.refine_batch)  # the judge's generator
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -141,7 +141,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "stop_at_target": cfg.refine_stop_at_target} if cfg.refine_steps else None,
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "stop_at_target": cfg.refine_stop_at_target,
+                         "batch": cfg.refine_batch} if cfg.refine_steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
@@ -237,7 +238,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
             f"labelers the mapper was trained on, averaged over the views {', '.join((report.get('refine') or {}).get('views', []))}"
-            f"{', each face stopping at its target' if (report.get('refine') or {}).get('stop_at_target') else ''} "
+            f"{', each face stopping at its target' if (report.get('refine') or {}).get('stop_at_target') else ''}"
+            f"{f', {b} faces a batch' if (b := (report.get('refine') or {}).get('batch')) else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
             "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
             "(a longer step along the same direction: more change on average, more miss per face).\n")

@@ -67,3 +67,18 @@ def test_the_stop_enters_the_edit_hash_only_with_steps():
     assert EditConfig(**base).identity_hash() == EditConfig(**base, refine_stop_at_target=False).identity_hash()
     on = dict(base, refine_steps=4)
     assert EditConfig(**on).identity_hash() != EditConfig(**on, refine_stop_at_target=False).identity_hash()
+
+
+def test_critic_steps_in_batches_refine_each_batch_on_its_own():
+    from pipeline.edit.refine import refine
+
+    gen = torch.Generator().manual_seed(1)
+    u = torch.nn.functional.normalize(torch.randn(16, generator=gen), dim=0)
+    w0 = torch.randn(5, 16, generator=gen)
+    critic, delta = LinearCritic(u), torch.linspace(-0.3, 0.3, 5)[:, None]
+    whole = refine(critic, ("smiling",), w0, w0.clone(), delta, 20)
+    batched = refine(critic, ("smiling",), w0, w0.clone(), delta, 20, batch=2)
+    alone = torch.cat([refine(critic, ("smiling",), w0[i : i + 2], w0[i : i + 2].clone(), delta[i : i + 2], 20) for i in (0, 2, 4)])
+    assert batched.shape == w0.shape and torch.equal(batched, alone)
+    assert torch.allclose(batched @ u, whole @ u, atol=1e-3)  # per-face terms: Adam's step barely feels the batch's size
+    assert not torch.equal(batched, w0)
