@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,21 +44,64 @@ def _torch_latents(p: Path) -> tuple[np.ndarray, np.ndarray]:
     return arr, np.arange(len(arr))
 
 
-def _parquet_latents(p: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Row group by row group into one array: reading the whole table and then joining its chunks took 3-7x longer
-    for 1 M latents here, nearly all of it faulting in fresh memory for the two extra copies."""
+@dataclass(frozen=True)
+class ParquetLayout:
+    """What a Parquet file of latents holds, from its footer alone (no row is read)."""
+
+    starts: tuple[int, ...]  # first row of each row group, then the row count
+    size: int | None  # values per latent when `w` is a fixed-size list (None: variable lists)
+    ids: bool  # an `id` column
+    labels: tuple[str, ...]  # the other floating columns (known attributes)
+
+    @property
+    def rows(self) -> int:
+        return self.starts[-1]
+
+
+def parquet_layout(path: str | Path) -> ParquetLayout:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(p)
-    schema = pf.schema_arrow
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowInvalid) as e:
+        raise ValueError(f"cannot read latents from {path}: {str(e).splitlines()[0]}") from None
+    schema = meta.schema.to_arrow_schema()
     if "w" not in schema.names:
-        raise ValueError(f"{p} has no 'w' column (columns: {', '.join(schema.names)})")
-    scalars = [c for c in schema.names if c not in ("w", "id") and pa.types.is_floating(schema.field(c).type)]
-    cols = ["w", *(["id"] if "id" in schema.names else []), *scalars]
-    fixed = pa.types.is_fixed_size_list(schema.field("w").type)
-    n = pf.metadata.num_rows
-    arr = np.empty((n, schema.field("w").type.list_size), np.float32) if fixed else None
+        raise ValueError(f"{path} has no 'w' column (columns: {', '.join(schema.names)})")
+    w = schema.field("w").type
+    starts = np.concatenate([[0], np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])])
+    return ParquetLayout(tuple(int(s) for s in starts), w.list_size if pa.types.is_fixed_size_list(w) else None, "id" in schema.names,
+                         tuple(c for c in schema.names if c not in ("w", "id") and pa.types.is_floating(schema.field(c).type)))
+
+
+def nonfinite_rows(path: str | Path, limit: int = 10) -> tuple[int, list[int]]:
+    """(how many latents hold NaN or Inf, the first `limit` of their rows), one row group at a time: the check
+    without holding the file in memory (a fixed-size `w` column)."""
+    import pyarrow.parquet as pq
+
+    pf, count, first, off = pq.ParquetFile(path), 0, [], 0
+    for g in range(pf.num_row_groups):
+        for chunk in pf.read_row_group(g, columns=["w"], use_threads=False).column("w").chunks:
+            rows = chunk.flatten().to_numpy().reshape(len(chunk), -1)
+            with np.errstate(over="ignore", invalid="ignore"):  # NaN and Inf survive a row's sum: a cheap first pass
+                maybe = np.nonzero(~np.isfinite(rows.sum(axis=1)))[0]
+            bad = maybe[~np.isfinite(rows[maybe]).all(axis=1)]  # exact on those (a sum can overflow on finite values)
+            count, first, off = count + len(bad), first + (bad[: limit - len(first)] + off).tolist(), off + len(chunk)
+    return count, first
+
+
+def _parquet_latents(p: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Row group by row group into one array: reading the whole table and then joining its chunks took 3-7x longer
+    for 1 M latents here, nearly all of it faulting in fresh memory for the two extra copies."""
+    import pyarrow.parquet as pq
+
+    layout = parquet_layout(p)
+    pf = pq.ParquetFile(p)
+    scalars = list(layout.labels)
+    cols = ["w", *(["id"] if layout.ids else []), *scalars]
+    fixed = layout.size is not None
+    arr = np.empty((layout.rows, layout.size), np.float32) if fixed else None
     parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
     off = 0
     for g in range(pf.num_row_groups):

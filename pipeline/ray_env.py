@@ -190,6 +190,14 @@ def on_cluster(address: str | None) -> bool:
     return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
+def one_machine() -> bool:
+    """Every live node of the Ray this process joined is this machine: its workers can open the driver's local files."""
+    import ray
+
+    here = ray.util.get_node_ip_address()
+    return all(n["NodeManagerAddress"] == here for n in ray.nodes() if n["Alive"])
+
+
 def off_driver(fn: Callable[..., T], *args: Any, address: str | None = None, log_dir: str | Path | None = None) -> T:
     """fn(*args), where the models are: a task on the cluster when the job runs on one (its driver loads no
     weights), in this process otherwise (so bad input fails before a local Ray starts)."""

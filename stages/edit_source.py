@@ -1,9 +1,11 @@
-"""The edit job's input rows, one output shard at a time: from a dataset's Parquet shards (read where they lie) or
-from latents a user brings (columns the driver put in the object store). numpy, pyarrow and Ray only: the task
-workers that read them never import torch."""
+"""The edit job's input rows, one output shard at a time: from a dataset's Parquet shards (read where they lie), from
+a Parquet file of latents a user brings (read by row group where the workers can see it) or from latents the driver
+read (columns it put in the object store). numpy, pyarrow and Ray only: the task workers that read them never import
+torch."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +56,35 @@ class DatasetRows:
 
 
 @dataclass(frozen=True)
+class ParquetRows:
+    """Latents a user brings in a Parquet file every worker can open: each call reads only the row groups that hold
+    positions [lo, hi), so neither the driver nor the object store holds the whole file. A row's position is its
+    index; id from an `id` column (else the position); labels as src_<attr>."""
+
+    path: str
+    starts: tuple[int, ...]  # first position of each row group, then the file's row count
+    shape: tuple[int, ...]
+    attrs: tuple[str, ...]  # label columns the mapper reads (empty: the file has none for it)
+    ids: bool  # the file has an `id` column
+    stop: int  # positions from here on are not edited (--max-rows)
+
+    def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        hi = min(hi, self.stop)
+        if hi <= lo:
+            return {"position": np.zeros(0, np.int64), "id": np.zeros(0, np.int64), "w": np.zeros((0, *self.shape), np.float32),
+                    **{f"src_{a}": np.zeros(0, np.float32) for a in self.attrs}}
+        first, end = bisect.bisect_right(self.starts, lo) - 1, bisect.bisect_left(self.starts, hi)
+        cols = ["w", *(["id"] if self.ids else []), *self.attrs]
+        table = pq.ParquetFile(self.path).read_row_groups(range(first, end), columns=cols, use_threads=False)
+        table = table.slice(lo - self.starts[first], hi - lo)
+        position = np.arange(lo, hi, dtype=np.int64)
+        out = {"position": position, "id": table.column("id").to_numpy().astype(np.int64) if self.ids else position,
+               "w": vectors(table.column("w"), self.shape)}
+        out.update({f"src_{a}": table.column(a).to_numpy().astype(np.float32) for a in self.attrs})
+        return out
+
+
+@dataclass(frozen=True)
 class StoredRows:
     """Latents a user brings: the driver read the file (it need not be visible to the workers) and put its columns
     in the object store; a row's position is its index. Slices are zero-copy views of the store."""
@@ -66,7 +97,7 @@ class StoredRows:
         return {"position": np.arange(lo, max(lo, hi), dtype=np.int64), **{k: v[lo:hi] for k, v in data.items()}}
 
 
-def shard_rows(batch: dict[str, np.ndarray], source: DatasetRows | StoredRows, size: int, chunk: int) -> Iterator[dict[str, np.ndarray]]:
+def shard_rows(batch: dict[str, np.ndarray], source: DatasetRows | ParquetRows | StoredRows, size: int, chunk: int) -> Iterator[dict[str, np.ndarray]]:
     """Shard indices -> the input rows of each (positions [i * size, (i + 1) * size)), at most `chunk` rows a batch."""
     for i in np.asarray(batch["index"]).tolist():
         rows = source.rows(i * size, (i + 1) * size)

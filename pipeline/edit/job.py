@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,9 @@ from pipeline.config import to_jsonable
 from pipeline.dataset.job import check_cpu_budget
 from pipeline.edit.config import EditConfig, for_mapper, variants
 from pipeline.eval.judge import export_labelers
-from pipeline.latent_io import load_latents
+from pipeline.latent_io import load_latents, nonfinite_rows, parquet_layout
 from pipeline.manifest import read_manifest
-from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
+from pipeline.ray_env import init_ray, object_store_report, off_driver, one_machine, store_line
 from pipeline.runinfo import run_header
 from pipeline.sharded_job import (
     actor_stage,
@@ -36,7 +37,7 @@ from pipeline.sharded_job import (
 from pipeline.shards import EditLayout, edit_shard_files
 from pipeline.storage import Store, absolute
 from stages.edit import ApplyMapper, RefineEdits, identity_cosine, rename_labels
-from stages.edit_source import DatasetRows, StoredRows, shard_rows
+from stages.edit_source import DatasetRows, ParquetRows, StoredRows, shard_rows
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -74,9 +75,32 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...],
     return source, positions, True
 
 
-def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[StoredRows, np.ndarray, bool]:
-    """Latents a user brings, read by the driver (the file need not be visible to the workers); labels come along
-    when the file has a column per mapper attribute."""
+def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]
+                ) -> tuple[ParquetRows | StoredRows, np.ndarray, bool]:
+    """Latents a user brings; labels come along when the file has a column per mapper attribute. A Parquet file that
+    every worker can open (Ray runs on this machine alone) is read by the workers, row groups by shard; any other
+    file is read by the driver (it need not be visible to the workers) and put in the object store."""
+    shape, attrs = tuple(doc["architecture"]["latent_shape"]), tuple(doc["architecture"]["attributes"])
+    layout = parquet_layout(cfg.latents) if Path(cfg.latents).suffix == ".parquet" and Path(cfg.latents).is_file() else None
+    if layout is None or layout.size is None or layout.rows == 0:  # variable lists and empty files: the driver's checks
+        return driver_source(cfg, doc, facts)
+    if layout.size != int(np.prod(shape)):
+        raise ValueError(f"latents in {cfg.latents} have shape {(layout.size,)} per row but the mapper expects {shape}")
+    bad, rows = nonfinite_rows(cfg.latents)
+    if bad:
+        raise ValueError(f"{bad} latents in {cfg.latents} contain NaN or Inf (rows {rows})")
+    labeled = all(a in layout.labels for a in attrs)
+    check_latents_generator(cfg, doc, labeled, facts)
+    init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
+    if not one_machine():
+        return driver_source(cfg, doc, facts)
+    n = min(layout.rows, cfg.max_rows or layout.rows)
+    source = ParquetRows(str(Path(cfg.latents).resolve()), layout.starts, shape, attrs if labeled else (), layout.ids, n)
+    return source, np.arange(n, dtype=np.int64), labeled
+
+
+def driver_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[str, Any]]) -> tuple[StoredRows, np.ndarray, bool]:
+    """The driver reads the whole file, checks every latent (NaN, Inf) and puts the columns in the object store."""
     ids, lat, extra = load_latents(cfg.latents)
     shape = tuple(doc["architecture"]["latent_shape"])
     if lat.ndim == 2 and len(shape) == 2 and lat.shape[1] == int(np.prod(shape)):  # Parquet holds W+ rows flat
@@ -88,15 +112,20 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[
         raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
     attrs = tuple(doc["architecture"]["attributes"])
     labeled = all(a in extra for a in attrs)
-    if opens_generator(cfg, labeled) and facts()[0] != doc["generator_id"]:
-        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
+    check_latents_generator(cfg, doc, labeled, facts)
     n = min(len(lat), cfg.max_rows or len(lat))
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     return StoredRows(ray.put(cols)), np.arange(n, dtype=np.int64), labeled  # one copy in the object store, sliced zero-copy
 
 
-def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | StoredRows, labeled: bool, generator: str | None,
+def check_latents_generator(cfg: EditConfig, doc: dict[str, Any], labeled: bool, facts: Callable[[], tuple[str, Any]]) -> None:
+    """A job that opens the generator checks it is the one the mapper was trained for."""
+    if opens_generator(cfg, labeled) and facts()[0] != doc["generator_id"]:
+        raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
+
+
+def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRows | StoredRows, labeled: bool, generator: str | None,
                framing: Any, labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
     encode = functools.partial(edit_shard_files, meta=meta)
     mapper = dict(mapper_dir=absolute(cfg.mapper), variants=meta["variants"])

@@ -228,6 +228,7 @@ def markdown(report: dict[str, Any]) -> str:
         summ += (f"| {s['request']} | {s['method']} | {ratio} | {s['identity_cos']:.3f} | "
                  f"{s['identity_ge_baseline']}/{s['strengths']} | {s['drift_le_baseline']}/{s['strengths']} | "
                  f"{s['dlib_same_min']:.2f} | {ms} |\n")
+    refine = report.get("refine") or {}
     note = (f"\n{report['rows']} held-out faces. Labels by the real labelers on 8-bit images, averaged over the views "
             f"{', '.join(report['judge_views'])}; attainable = the request clipped to the attribute's range; drift = mean "
             "|change| of the attributes that should hold (aliases of a requested one excluded), as a fraction of their range; "
@@ -237,9 +238,9 @@ def markdown(report: dict[str, Any]) -> str:
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
-            f"labelers the mapper was trained on, averaged over the views {', '.join((report.get('refine') or {}).get('views', []))}"
-            f"{', each face stopping at its target' if (report.get('refine') or {}).get('stop_at_target') else ''}"
-            f"{f', {b} faces a batch' if (b := (report.get('refine') or {}).get('batch')) else ''} "
+            f"labelers the mapper was trained on, averaged over the views {', '.join(refine.get('views', []))}"
+            f"{', each face stopping at its target' if refine.get('stop_at_target') else ''}"
+            f"{f', {b} faces a batch' if (b := refine.get('batch')) else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
             "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
             "(a longer step along the same direction: more change on average, more miss per face).\n")

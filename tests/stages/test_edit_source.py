@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.shards import ShardSchema, parquet_bytes
-from stages.edit_source import DatasetRows, StoredRows, shard_rows
+from stages.edit_source import DatasetRows, ParquetRows, StoredRows, shard_rows
 
 ATTRS = ("young", "smiling")
 
@@ -50,3 +50,25 @@ def test_stored_rows_slice_by_position_and_shard_rows_cut_chunks():
     batches = list(shard_rows({"index": np.array([0, 1])}, StoredRows(cols), size=32, chunk=12))
     assert [len(b["position"]) for b in batches] == [12, 12, 8, 5]
     np.testing.assert_array_equal(np.concatenate([b["w"] for b in batches]), cols["w"])
+
+
+def test_parquet_rows_read_only_the_row_groups_of_a_shard(tmp_path):
+    """A user's Parquet file read by the workers: positions 10..36 span three 16-row groups; W+ rows kept flat in the
+    file come back in the mapper's shape; ids from the file's column (or the position), labels as src_<attr>."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    g = np.random.default_rng(1)
+    w, young = g.standard_normal((50, 2, 3)).astype(np.float32), g.random(50, dtype=np.float32)
+    table = pa.table({"id": np.arange(50) + 1000, "w": pa.FixedSizeListArray.from_arrays(pa.array(w.reshape(-1)), 6), "young": young})
+    pq.write_table(table, tmp_path / "w.parquet", row_group_size=16)
+    src = ParquetRows(str(tmp_path / "w.parquet"), (0, 16, 32, 48, 50), (2, 3), ("young",), True, 50)
+    rows = src.rows(10, 37)
+    assert rows["position"].tolist() == list(range(10, 37)) and rows["id"].tolist() == list(range(1010, 1037))
+    np.testing.assert_array_equal(rows["w"], w[10:37])
+    np.testing.assert_array_equal(rows["src_young"], young[10:37])
+    tail = dataclasses.replace(src, ids=False, attrs=(), stop=45).rows(40, 64)  # --max-rows 45
+    assert tail["id"].tolist() == list(range(40, 45)) and tail["w"].shape == (5, 2, 3) and "src_young" not in tail
+    assert len(src.rows(50, 64)["position"]) == 0 and src.rows(50, 64)["w"].shape == (0, 2, 3)
+    batches = list(shard_rows({"index": np.array([0, 1])}, src, size=25, chunk=10))
+    assert [len(b["position"]) for b in batches] == [10, 10, 5, 10, 10, 5]

@@ -74,11 +74,12 @@ def test_delta_zero_returns_the_input_exactly_and_edits_do_not_depend_on_batch_s
 
 
 def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path, capsys):
-    bad_shape, nan = tmp_path / "bad.npy", tmp_path / "nan.npy"
+    bad_shape, nan, nan_pq = tmp_path / "bad.npy", tmp_path / "nan.npy", tmp_path / "nan.parquet"
     np.save(bad_shape, np.zeros((4, 3, 100), np.float32))
     lat = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
     lat[[2, 4], 7] = np.nan
     np.save(nan, lat)
+    labeled_parquet(nan_pq, lat, row_group_size=4)  # its workers would read it: the driver scans it first
     other = tmp_path / "other_mapper"
     shutil.copytree(tiny_mapper, other)
     doc = json.loads((other / "mapper.json").read_text())
@@ -86,6 +87,7 @@ def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path,
     cases = [
         (["--mapper", tiny_mapper, "--latents", str(bad_shape), "--delta", "young=0.1"], "the mapper expects (100,)"),
         (["--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1"], "2 latents in"),
+        (["--mapper", tiny_mapper, "--latents", str(nan_pq), "--delta", "young=0.1", "--no-render", "--no-relabel"], "(rows [2, 4])"),
         (["--mapper", tiny_mapper, "--dataset", tiny_data["dataset"], "--delta", "beauty=0.1"], "unknown attribute 'beauty'"),
         (["--mapper", str(other), "--dataset", tiny_data["dataset"], "--delta", "young=0.1"], "mapper was trained for generator"),
     ]
@@ -96,6 +98,35 @@ def test_bad_input_one_line_errors_before_work(tiny_data, tiny_mapper, tmp_path,
         assert not out.exists()  # refused before any work: not even the directory is left
     assert "rows [2, 4]" in run_main(capsys, "edit", "--mapper", tiny_mapper, "--latents", str(nan), "--delta", "young=0.1",
                                      "--out", str(tmp_path / "n2"))[1]
+
+
+def labeled_parquet(path: Path, w: np.ndarray, row_group_size: int, fixed: bool = True) -> None:
+    """Latents with the tiny mapper's labels, `w` as fixed-size lists (the workers read it) or plain lists (the driver)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = w.reshape(len(w), -1)
+    col = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1]) if fixed else pa.array(flat.tolist(), pa.list_(pa.float32()))
+    g = np.random.default_rng(5)
+    pq.write_table(pa.table({"id": np.arange(len(w)) + 500, "w": col, **{a: g.random(len(w), dtype=np.float32) for a in ("young", "smiling")}}),
+                   path, row_group_size=row_group_size)
+
+
+def test_parquet_latents_read_by_the_workers_give_the_edits_the_driver_read_gives(tiny_mapper, tmp_path):
+    """Fixed-size lists on a one-machine Ray: each shard's actor reads its row groups (shards of 9 rows over groups of
+    7); plain lists: the driver reads the file into the object store. Same rows, same edits."""
+    from pipeline.edit.job import run_edit
+
+    w = np.random.default_rng(6).standard_normal((40, 100)).astype(np.float32)
+    labeled_parquet(tmp_path / "fixed.parquet", w, 7)
+    labeled_parquet(tmp_path / "plain.parquet", w, 7, fixed=False)
+    base = dict(mapper=tiny_mapper, delta=("smiling=0.2",), render=False, relabel=False, shard_size=9, max_rows=38)
+    for name in ("fixed", "plain"):
+        run_edit(EditConfig(**base, latents=str(tmp_path / f"{name}.parquet"), out=str(tmp_path / f"out-{name}")))
+    a, b = edits(str(tmp_path / "out-fixed")), edits(str(tmp_path / "out-plain"))
+    assert a["id"].tolist() == b["id"].tolist() == list(range(500, 538)) and a["position"].tolist() == list(range(38))
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    np.testing.assert_array_equal(a["src_young"], b["src_young"])
 
 
 def test_imported_latents_are_labeled_then_edited(tiny_mapper, tmp_path):
@@ -153,12 +184,18 @@ def test_the_mapper_export_fills_what_the_command_leaves_open():
 
 @pytest.mark.slow
 def test_latents_larger_than_the_object_store_complete_and_report_it(tiny_mapper, tmp_path):
-    """A local Ray whose object store (80 MB) is smaller than the job's input (88 MB of latents): Ray spills or
-    falls back to plain memory instead of failing, every row is written, and the job reports the store's totals."""
-    from pipeline.bench.edit_bench import latents_file
+    """A local Ray whose object store (80 MB) is smaller than the job's input (88 MB of latents the driver read: plain
+    lists): Ray spills or falls back to plain memory instead of failing, every row is written, and the job reports the
+    store's totals."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from pipeline.manifest import verify_manifest
 
-    src = latents_file(tiny_mapper, 220_000, tmp_path / "latents.parquet")  # 220k x 100 float32: 88 MB
+    n, g = 220_000, np.random.default_rng(0)
+    w = pa.ListArray.from_arrays(pa.array(np.arange(0, n * 100 + 1, 100, dtype=np.int32)), pa.array(g.standard_normal(n * 100, dtype=np.float32)))
+    src = tmp_path / "latents.parquet"  # 220k x 100 float32: 88 MB
+    pq.write_table(pa.table({"w": w, **{a: pa.array(g.random(n, dtype=np.float32)) for a in ("young", "smiling")}}), src, row_group_size=65_536)
     out = tmp_path / "edits"
     p = subprocess.run([sys.executable, "-m", "pipeline", "edit", "--mapper", tiny_mapper, "--latents", str(src),
                         "--delta", "smiling=0.2", "--no-render", "--no-relabel", "--no-webdataset", "--shard-size", "65536",
