@@ -57,6 +57,10 @@ class ParquetLayout:
     def rows(self) -> int:
         return self.starts[-1]
 
+    @property
+    def largest_group(self) -> int:
+        return max((b - a for a, b in zip(self.starts, self.starts[1:])), default=0)
+
 
 def parquet_layout(path: str | Path) -> ParquetLayout:
     import pyarrow as pa

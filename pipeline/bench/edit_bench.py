@@ -106,7 +106,7 @@ def bench_edit(mapper_dir: str | None, dataset: str, out: str = "runs/bench/edit
     finally:
         if ours:
             ray.shutdown()
-    result["note"] = ("job rates from the first read to the manifest (the driver reading the latents file, the mapper "
+    result["note"] = ("job rates from the first read to the manifest (the driver reading the latents file or its footer, the mapper "
                       "actors starting, reading, mapping and writing Parquet), on a Ray started before them (ray_start_s); "
                       f"the bare loop reads and writes nothing; a second job on 1/{SMALL} of the latents splits the job's "
                       "time into a fixed part (job_fixed_s) and a marginal rate (the slope between the two sizes)")

@@ -238,7 +238,7 @@ def markdown(report: dict[str, Any]) -> str:
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
-            f"labelers the mapper was trained on, averaged over the views {', '.join(refine.get('views', []))}"
+            f"labelers the mapper was trained on, averaged over the views {', '.join(refine.get('views', [])) or '(not run here)'}"
             f"{', each face stopping at its target' if refine.get('stop_at_target') else ''}"
             f"{f', {b} faces a batch' if (b := refine.get('batch')) else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "

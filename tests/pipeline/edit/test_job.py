@@ -114,18 +114,28 @@ def labeled_parquet(path: Path, w: np.ndarray, row_group_size: int, fixed: bool 
 
 def test_parquet_latents_read_by_the_workers_give_the_edits_the_driver_read_gives(tiny_mapper, tmp_path):
     """Fixed-size lists on a one-machine Ray: each shard's actor reads its row groups (shards of 9 rows over groups of
-    7); plain lists: the driver reads the file into the object store. Same rows, same edits."""
-    from pipeline.edit.job import run_edit
+    7); plain lists, or groups larger than a shard: the driver reads the file into the object store. Same rows, same
+    edits."""
+    from pipeline.edit.job import file_source, run_edit
+    from pipeline.ray_env import init_ray
+    from stages.edit_source import ParquetRows, StoredRows
 
     w = np.random.default_rng(6).standard_normal((40, 100)).astype(np.float32)
     labeled_parquet(tmp_path / "fixed.parquet", w, 7)
     labeled_parquet(tmp_path / "plain.parquet", w, 7, fixed=False)
+    labeled_parquet(tmp_path / "large.parquet", w, 40)
     base = dict(mapper=tiny_mapper, delta=("smiling=0.2",), render=False, relabel=False, shard_size=9, max_rows=38)
-    for name in ("fixed", "plain"):
+    init_ray(None)
+    doc = json.loads((Path(tiny_mapper) / "mapper.json").read_text())
+    kinds = {name: type(file_source(EditConfig(**base, latents=str(tmp_path / f"{name}.parquet")), doc, lambda: ("", None))[0])
+             for name in ("fixed", "plain", "large")}
+    assert kinds == {"fixed": ParquetRows, "plain": StoredRows, "large": StoredRows}
+    for name in kinds:
         run_edit(EditConfig(**base, latents=str(tmp_path / f"{name}.parquet"), out=str(tmp_path / f"out-{name}")))
-    a, b = edits(str(tmp_path / "out-fixed")), edits(str(tmp_path / "out-plain"))
-    assert a["id"].tolist() == b["id"].tolist() == list(range(500, 538)) and a["position"].tolist() == list(range(38))
+    a, b, c = (edits(str(tmp_path / f"out-{name}")) for name in kinds)
+    assert a["id"].tolist() == b["id"].tolist() == c["id"].tolist() == list(range(500, 538)) and a["position"].tolist() == list(range(38))
     np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(c["w"]))
     np.testing.assert_array_equal(a["src_young"], b["src_young"])
 
 
