@@ -89,9 +89,7 @@ def file_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tuple[
         return driver_source(cfg, doc, facts)
     if layout.size != int(np.prod(shape)):
         raise ValueError(f"latents in {cfg.latents} have shape {(layout.size,)} per row but the mapper expects {shape}")
-    bad, rows = nonfinite_rows(cfg.latents)
-    if bad:
-        raise ValueError(f"{bad} latents in {cfg.latents} contain NaN or Inf (rows {rows})")
+    refuse_nonfinite(cfg.latents, *nonfinite_rows(cfg.latents))
     labeled = all(a in layout.labels for a in attrs)
     check_latents_generator(cfg, doc, labeled, facts)
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
@@ -111,8 +109,7 @@ def driver_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tupl
     if tuple(lat.shape[1:]) != shape:
         raise ValueError(f"latents in {cfg.latents} have shape {tuple(lat.shape[1:])} per row but the mapper expects {shape}")
     bad = np.nonzero(~np.isfinite(lat.reshape(len(lat), -1)).all(axis=1))[0]
-    if len(bad):
-        raise ValueError(f"{len(bad)} latents in {cfg.latents} contain NaN or Inf (rows {bad[:10].tolist()})")
+    refuse_nonfinite(cfg.latents, len(bad), bad[:10].tolist())
     attrs = tuple(doc["architecture"]["attributes"])
     labeled = all(a in extra for a in attrs)
     check_latents_generator(cfg, doc, labeled, facts)
@@ -120,6 +117,12 @@ def driver_source(cfg: EditConfig, doc: dict[str, Any], facts: Callable[[], tupl
     cols = {"id": ids[:n], "w": lat[:n], **({f"src_{a}": extra[a][:n].astype(np.float32) for a in attrs} if labeled else {})}
     init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)  # only once the request checked out
     return StoredRows(ray.put(cols)), np.arange(n, dtype=np.int64), labeled  # one copy in the object store, sliced zero-copy
+
+
+def refuse_nonfinite(path: str, count: int, rows: list[int]) -> None:
+    """One message for NaN or Inf latents, whether the driver read the file or scanned it for the workers."""
+    if count:
+        raise ValueError(f"{count} latents in {path} contain NaN or Inf (rows {rows})")
 
 
 def check_latents_generator(cfg: EditConfig, doc: dict[str, Any], labeled: bool, facts: Callable[[], tuple[str, Any]]) -> None:
