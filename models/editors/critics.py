@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from models.editors.surrogate import LatentSurrogate
 from models.generators.framing import crop_resize
 from models.generators.interface import Generator
+from models.labelers.views import Views
 
 
 class ImageCritic:
@@ -23,10 +24,11 @@ class ImageCritic:
         self.h = h.to(device).eval().requires_grad_(False)
         self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)
 
-    def __call__(self, w: torch.Tensor, id_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None, views: Views | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`views` replaces the views a ported H averages over, for this call."""
         images = self.gen.synthesis(w)
         faces = images if id_rows is None else images[:id_rows]
-        return self.h(images), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
+        return self.h(images) if views is None else self.h(images, views=views), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
 
 
 class LatentCritic:

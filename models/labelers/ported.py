@@ -47,14 +47,15 @@ class PortedLabelers(nn.Module):
         self.register_buffer("mean", torch.tensor(cfg.mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(cfg.std, dtype=torch.float32))
 
-    def forward(self, images: torch.Tensor, standardised: bool = False) -> torch.Tensor:
-        """(N, K) labels averaged over the configured views, in units (or standardised)."""
-        views = self.views.apply(images)
-        out = dict(self.age_gender(views))
-        probs = self.emotion.forward(views)
+    def forward(self, images: torch.Tensor, standardised: bool = False, views: Views | None = None) -> torch.Tensor:
+        """(N, K) labels averaged over the configured views (or `views`, e.g. a critic step's draw), in units (or standardised)."""
+        over = self.views if views is None else views
+        shown = over.apply(images)
+        out = dict(self.age_gender(shown))
+        probs = self.emotion.forward(shown)
         out.update({name: probs[:, i] for i, name in enumerate(self.emotions)})
         out["smiling"] = out["happy"]
-        values = self.views.mean(torch.stack([out[a] for a in self.cfg.attributes], dim=1))
+        values = over.mean(torch.stack([out[a] for a in self.cfg.attributes], dim=1))
         return (values - self.mean) / self.std if standardised else values
 
     def standardised(self, images: torch.Tensor) -> torch.Tensor:

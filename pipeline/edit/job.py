@@ -153,7 +153,7 @@ def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRo
         from pipeline.edit.refine import open_refiner
 
         refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator, cfg.refine_views,
-                                    cfg.refine_stop_at_target)
+                                    cfg.refine_stop_at_target, cfg.refine_views_per_step)
         ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)

@@ -52,7 +52,8 @@ def edit_one(cfg: EditOneConfig) -> Path:
     if cfg.refine_steps:
         from pipeline.edit.refine import Refiner
 
-        refiner = Refiner(doc, cfg.refine_steps, cfg.refine_views, judge.gen, stop_at_target=cfg.refine_stop_at_target)  # on the judge's generator (opened once)
+        refiner = Refiner(doc, cfg.refine_steps, cfg.refine_views, judge.gen, stop_at_target=cfg.refine_stop_at_target,
+                          views_per_step=cfg.refine_views_per_step)  # on the judge's generator (opened once)
     psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)

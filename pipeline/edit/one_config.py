@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.edit.config import REFINE_VIEWS, parse_changes
+from pipeline.edit.config import REFINE_VIEWS, REFINE_VIEWS_PER_STEP, parse_changes
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class EditOneConfig:
     out: str | None = None  # PNG path; default edit-<seed>.png
     passes: int = 1  # 1 = the mapper's one forward pass; more re-read the attributes and ask for what is left
     refine_steps: int = 0  # > 0: then that many gradient steps on the training critic (pipeline/edit/refine.py; ~1 s a face on CPU)
-    refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic averages over
+    refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic draws from
+    refine_views_per_step: int = REFINE_VIEWS_PER_STEP  # views drawn for each step (0: all of them at every step)
     refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
 
     def __post_init__(self) -> None:

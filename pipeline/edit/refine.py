@@ -18,6 +18,8 @@ from models.open import open_generator
 from pipeline.train.config import LossWeights
 from pipeline.train.losses import AttrSpace, edit_terms, total
 
+SCHEDULE_SEED = 0  # the draws of views per step: fixed, so a refined edit depends on its row alone
+
 
 def check_refinable(doc: dict[str, Any], views: tuple[str, ...] | None) -> None:
     """A one-line refusal, before any model loads, for an export whose critic cannot be rebuilt from it or views
@@ -41,22 +43,33 @@ def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ..
     return ImageCritic(gen, h, device)
 
 
+def view_schedule(pool: tuple[str, ...], per_step: int, steps: int) -> list[Views] | None:
+    """The views each critic step averages over: `per_step` of the pool, drawn anew for every step from a fixed seed (the
+    same draws for every batch, job and rerun), or None (per_step 0, or the whole pool): the whole pool at every step.
+    An edit that only moves a fixed few views' readings cannot keep up with views that change every step."""
+    if per_step <= 0 or per_step >= len(pool):
+        return None
+    g = torch.Generator().manual_seed(SCHEDULE_SEED)
+    return [Views(tuple(pool[i] for i in sorted(torch.randperm(len(pool), generator=g)[:per_step].tolist()))) for _ in range(steps)]
+
+
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
            steps: int, lr: float = 0.03, weights: LossWeights = LossWeights(), stop_at_target: bool = True,
-           batch: int | None = None) -> torch.Tensor:
+           batch: int | None = None, schedule: list[Views] | None = None) -> torch.Tensor:
     """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0. With
     `stop_at_target`, a face stops at the first step its critic reads at or past its target, keeping that latent or
     the one before, whichever reads nearer the target: Adam's steps do not shrink there, so it would walk on.
-    `batch` rows at a time, each batch on its own as the edit job's refine stage takes its Ray batches (None: all)."""
+    `batch` rows at a time, each batch on its own as the edit job's refine stage takes its Ray batches (None: all).
+    `schedule` (view_schedule) gives step t its views; the originals are read over all of the critic's own."""
     space = AttrSpace.build(names, critic.attributes)
     size = batch or max(len(w0), 1)
-    parts = [_refine(critic, space, w0[i : i + size], w1[i : i + size], delta[i : i + size], steps, lr, weights, stop_at_target)
-             for i in range(0, len(w0), size)]
+    parts = [_refine(critic, space, w0[i : i + size], w1[i : i + size], delta[i : i + size], steps, lr, weights, stop_at_target,
+                     schedule) for i in range(0, len(w0), size)]
     return torch.cat(parts) if parts else w1.detach().clone()
 
 
 def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor, steps: int,
-            lr: float, weights: LossWeights, stop_at_target: bool) -> torch.Tensor:
+            lr: float, weights: LossWeights, stop_at_target: bool, schedule: list[Views] | None) -> torch.Tensor:
     with torch.no_grad():
         before = critic(w0)
     a = before[0][:, space.index]
@@ -67,8 +80,8 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
     kept, done = w.detach().clone(), torch.zeros(len(w), dtype=torch.bool, device=w.device)
     last, last_miss = kept.clone(), torch.full((len(w),), float("inf"), device=w.device)
     with torch.enable_grad():
-        for _ in range(steps):
-            after = critic(w)
+        for t in range(steps):
+            after = critic(w) if schedule is None else critic(w, views=schedule[t])
             if stop_at_target:
                 pred = after[0][:, space.index].detach()
                 miss = ((asked * (pred - target) / (space.high - space.low)) ** 2).sum(1)
@@ -105,19 +118,21 @@ class Refiner:
     stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
     def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu",
-                 stop_at_target: bool = True, batch: int | None = None) -> None:
+                 stop_at_target: bool = True, batch: int | None = None, views_per_step: int = 0) -> None:
         self.critic = critic_from_export(doc, gen, views, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
         self.steps, self.stop_at_target, self.batch = steps, stop_at_target, batch
+        self.schedule = view_schedule(tuple(views), views_per_step, steps)
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target, batch=self.batch)
+        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target, batch=self.batch,
+                      schedule=self.schedule)
 
 
 def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], stop_at_target: bool,
-                 device: str = "cpu") -> Refiner:
+                 views_per_step: int = 0, device: str = "cpu") -> Refiner:
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
 
     _, doc = load_mapper(export)
-    return Refiner(doc, steps, views, open_generator(generator, device), device, stop_at_target)
+    return Refiner(doc, steps, views, open_generator(generator, device), device, stop_at_target, views_per_step=views_per_step)

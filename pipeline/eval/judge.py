@@ -20,6 +20,9 @@ from models.open import open_embedder, open_generator, open_labeler
 from stages.render import from_uint8, to_uint8
 
 JUDGE_VIEWS = ("id", "flip", "dxy+2", "flipdxy-2")  # the diagonal 2-px shifts are not among the critic's views
+# 3-px shifts that no critic, critic step or judge view uses: an edit's change there, reported beside the judge's, shows
+# how much of it is the face and how much the few pixel alignments the steps were taken over
+CHECK_VIEWS = ("dx+3", "flipdy-3", "dxy-3", "flipdxy+3")
 
 
 @dataclass
@@ -32,19 +35,21 @@ class Reading:
     by_view: dict[str, dict[str, np.ndarray]]  # per view name
     sface: np.ndarray  # (N, 128) unit vectors
     dlib: np.ndarray | None = None  # (n, 128) dlib descriptors of the first dlib_rows faces, once asked for
+    checked: dict[str, np.ndarray] | None = None  # labels averaged over the judge's check views, once asked for
 
 
 class Judge:
     """Loaded once; `read` a batch, `compare` an edit with its original."""
 
     def __init__(self, generator: str | None, labelers: tuple[str, ...] = LABELERS, views: tuple[str, ...] = JUDGE_VIEWS,
-                 dlib: bool = True, dlib_rows: int = 32) -> None:
+                 dlib: bool = True, dlib_rows: int = 32, check_views: tuple[str, ...] = CHECK_VIEWS) -> None:
         self.gen = open_generator(generator)
         self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
         self.views = Views(views)
         self.sface = open_embedder("sface", self.gen.framing)
         self.dlib = _dlib(self.gen.framing) if dlib else None  # an embedder training never saw
         self.dlib_rows = dlib_rows  # dlib runs ~9 faces/s on 2 cores: the same-person rate is on the first rows
+        self.check_views = check_views
 
     @torch.no_grad()
     def render(self, w: torch.Tensor) -> torch.Tensor:
@@ -68,9 +73,11 @@ class Judge:
         """(N, k) view-averaged labels of `names`: a mapper's input `a`."""
         return torch.from_numpy(np.stack([reading.labels[n] for n in names], axis=1).astype(np.float32))
 
-    def compare(self, before: Reading, w1: torch.Tensor, requested: dict[str, float], dlib: bool = False) -> dict[str, Any]:
+    def compare(self, before: Reading, w1: torch.Tensor, requested: dict[str, float], dlib: bool = False, check: bool = False
+                ) -> dict[str, Any]:
         """One edit judged per requested attribute: requested, attainable (clipped to the range), achieved
-        (view-averaged; also per view), ratio; drift of the attributes that should hold; identity; latent distance."""
+        (view-averaged; also per view), ratio; drift of the attributes that should hold; identity; latent distance.
+        `check` adds ratio_check: the achieved / attainable over the check views, which nothing else reads."""
         after = self.read(w1)
         out: dict[str, Any] = {"rows": len(w1), "requested": {}, "attainable": {}, "achieved": {}, "ratio": {}, "achieved_by_view": {}}
         for name, d in requested.items():
@@ -91,6 +98,12 @@ class Judge:
                 before.dlib = self.dlib(before.images[: self.dlib_rows], raw=True)
             d1 = self.dlib(after.images[: self.dlib_rows], raw=True)
             out["dlib_same_person"] = float(np.mean(np.linalg.norm(d1 - before.dlib, axis=1) < 0.6))  # dlib's own threshold
+        if check:
+            if before.checked is None:
+                before.checked = self.label(before.images, self.check_views)[0]
+            checked = self.label(after.images, self.check_views)[0]
+            out["ratio_check"] = {n: float(np.mean(checked[n] - before.checked[n])) / out["attainable"][n] if abs(out["attainable"][n]) > 1e-6
+                                  else float("nan") for n in requested}
         out["after"] = after
         return out
 

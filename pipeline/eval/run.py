@@ -15,7 +15,7 @@ from PIL import Image
 
 from models.attributes import attribute
 from models.editors.mapper import edit_in_passes, load_mapper, request
-from pipeline.eval.baseline import fit_direction, move
+from pipeline.eval.baseline import fit_direction, match_step, move
 from pipeline.eval.config import EvalConfig
 from pipeline.eval.judge import Judge, Reading, export_labelers
 from pipeline.redact import redact_doc
@@ -52,8 +52,8 @@ class Evaluation:
         if cfg.refine_steps:
             from pipeline.edit.refine import Refiner
 
-            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen,
-                                   stop_at_target=cfg.refine_stop_at_target, batch=cfg.refine_batch)  # the judge's generator
+            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen, stop_at_target=cfg.refine_stop_at_target,
+                                   batch=cfg.refine_batch, views_per_step=cfg.refine_views_per_step)  # the judge's generator
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -65,21 +65,18 @@ class Evaluation:
         return w, (time.perf_counter() - t0) / len(w)
 
     def judged(self, w1: torch.Tensor, change: dict[str, float], seconds: float | None = None) -> dict[str, Any]:
-        r = self.judge.compare(self.before, w1, change, dlib=True)
+        r = self.judge.compare(self.before, w1, change, dlib=True, check=True)
         r["images"] = r.pop("after").images[: self.cfg.sheet_faces]
         return {**r, "seconds_per_face": seconds}
 
     def baseline(self, change: dict[str, float], goal: float, scale: float) -> tuple[dict[str, Any], float]:
-        """The direction stepped so that its mean achieved change matches `goal`: the change is measured at
-        a few steps (multiples of the mapper's latent distance), a slope through the origin is fitted, and the
-        baseline is judged at goal / slope (clipped to 3x the probed range)."""
+        """The direction stepped so that its mean achieved change matches `goal` (pipeline/eval/baseline.py match_step,
+        probing at multiples of the other method's latent distance), judged there against the user's request."""
         (name, _), = change.items()
-        n, w, sign = self.directions[name], self.before.w, 1.0 if goal >= 0 else -1.0
-        probes = [sign * scale * f for f in (0.75, 1.5)]
-        got = [self.judge.compare(self.before, move(w, n, p), {name: goal})["achieved"][name] for p in probes]
-        slope = float(np.dot(probes, got) / np.dot(probes, probes))
-        alpha = float(np.clip(goal / slope, -3 * scale, 3 * scale)) if abs(slope) > 1e-9 else probes[-1]
-        return self.judged(move(w, n, alpha), change), alpha  # judged against the user's request, as the mapper
+        n, w = self.directions[name], self.before.w
+        reading = lambda a: self.judge.compare(self.before, move(w, n, a), {name: goal})["achieved"][name]  # noqa: E731
+        alpha, _ = match_step(reading, goal, scale, self.cfg.baseline_tolerance, self.cfg.baseline_tries)
+        return self.judged(move(w, n, alpha), change), alpha
 
     def single_step(self, name: str, change: float, strength: float, alphas: dict[str, float]) -> float:
         """The baseline's step matched to the one-pass mapper on `name` alone; fitted here when no single request
@@ -140,8 +137,11 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     sheets = save_sheets(rows, ev.before, cfg, out_dir)
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
+              "check_views": list(ev.judge.check_views),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "stop_at_target": cfg.refine_stop_at_target,
+              "baseline_match": {"tolerance": cfg.baseline_tolerance, "tries": cfg.baseline_tries},
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "views_per_step": cfg.refine_views_per_step,
+                         "stop_at_target": cfg.refine_stop_at_target,
                          "batch": cfg.refine_batch} if cfg.refine_steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
@@ -197,6 +197,7 @@ def summarise(report: dict[str, Any]) -> list[dict[str, Any]]:
             base = [r.get(f"baseline@{m}", r["baseline"]) for r in group]  # the baseline matched to this method
             out.append({"request": key, "method": m,
                         "ratio": {n: float(np.mean([r["ratio"][n] for r in rs])) for n in group[0]["request"]},
+                        "ratio_check": {n: float(np.mean([r["ratio_check"][n] for r in rs])) for n in group[0]["request"]},
                         "identity_cos": float(np.mean([r["identity_cos"] for r in rs])),
                         "dlib_same_min": min((r.get("dlib_same_person", float("nan")) for r in rs), default=float("nan")),
                         "identity_ge_baseline": sum(r["identity_cos"] >= b["identity_cos"] - 1e-9 for r, b in zip(rs, base)),
@@ -220,31 +221,43 @@ def markdown(report: dict[str, Any]) -> str:
             body += (f"| {'+'.join(names)} | {row['strength']:+.2f} | {m} | {f(r, 'attainable', names, '+.3f')} | "
                      f"{f(r, 'achieved', names, '+.3f')} | {f(r, 'ratio', names, '.2f')} | "
                      f"{r['drift']:.3f} | {r['identity_cos']:.3f} | {dl} | {r['latent_dist']:.2f} |\n")
-    summ = ("\n| request | method | mean achieved / attainable | mean SFace cos | identity >= baseline | drift <= baseline "
-            "| min dlib same | ms per face |\n|" + "---|" * 8 + "\n")
+    summ = ("\n| request | method | mean achieved / attainable | on the check views | mean SFace cos | identity >= baseline "
+            "| drift <= baseline | min dlib same | ms per face |\n|" + "---|" * 9 + "\n")
     for s in report["summary"]:
         ms = f"{1000 * s['seconds_per_face']:.2f}" if s["seconds_per_face"] is not None else "n/a"
         ratio = " / ".join(f"{v:.2f}" for v in s["ratio"].values())
-        summ += (f"| {s['request']} | {s['method']} | {ratio} | {s['identity_cos']:.3f} | "
+        check = " / ".join(f"{v:.2f}" for v in s["ratio_check"].values())
+        summ += (f"| {s['request']} | {s['method']} | {ratio} | {check} | {s['identity_cos']:.3f} | "
                  f"{s['identity_ge_baseline']}/{s['strengths']} | {s['drift_le_baseline']}/{s['strengths']} | "
                  f"{s['dlib_same_min']:.2f} | {ms} |\n")
     refine = report.get("refine") or {}
     note = (f"\n{report['rows']} held-out faces. Labels by the real labelers on 8-bit images, averaged over the views "
-            f"{', '.join(report['judge_views'])}; attainable = the request clipped to the attribute's range; drift = mean "
+            f"{', '.join(report['judge_views'])}; on the check views = the same ratio over {', '.join(report['check_views'])}, "
+            "shifts that no critic, critic step or judge view uses (an edit that is the face reads there as in the judge's "
+            "views); attainable = the request clipped to the attribute's range; drift = mean "
             "|change| of the attributes that should hold (aliases of a requested one excluded), as a fraction of their range; "
             f"SFace cosine to the original; dlib same = share of the first {report['dlib_rows']} faces within dlib's 0.6 "
             "same-person distance (an embedder training never saw). The baseline (ridge direction) is stepped until its mean achieved change matches the one-pass "
-            "mapper's (baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps; the "
+            f"mapper's within {report['baseline_match']['tolerance']:.0%} ({report['baseline_match']['tries']} readings after two probes at most, "
+            "then the nearest reading; baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps; the "
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
-            f"labelers the mapper was trained on, averaged over the views {', '.join(refine.get('views', [])) or '(not run here)'}"
+            f"labelers the mapper was trained on, averaged over {drawn(refine)}"
             f"{', each face stopping at its target' if refine.get('stop_at_target') else ''}"
             f"{f', {b} faces a batch' if (b := refine.get('batch')) else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "
             "summary's last column. mapper-x<s> is the one forward pass with its step w' - w scaled by s at inference "
             "(a longer step along the same direction: more change on average, more miss per face).\n")
     return head + body + summ + note
+
+
+def drawn(refine: dict[str, Any]) -> str:
+    """The critic steps' views as eval.md names them: all of them, or k drawn from them for each step."""
+    views, k = refine.get("views") or [], refine.get("views_per_step") or 0
+    if not views:
+        return "the views (not run here)"
+    return f"{k} views drawn for each step from {', '.join(views)}" if 0 < k < len(views) else f"the views {', '.join(views)}"
 
 
 def plot(report: dict[str, Any], out_dir: Path) -> None:

@@ -82,3 +82,36 @@ def test_critic_steps_in_batches_refine_each_batch_on_its_own():
     assert batched.shape == w0.shape and torch.equal(batched, alone)
     assert torch.allclose(batched @ u, whole @ u, atol=1e-3)  # per-face terms: Adam's step barely feels the batch's size
     assert not torch.equal(batched, w0)
+
+
+def test_each_step_draws_its_views_from_the_pool_the_same_way_every_time():
+    from pipeline.edit.refine import view_schedule
+
+    schedule = view_schedule(REFINE_VIEWS, 8, 12)
+    assert len(schedule) == 12 and all(len(set(v.names)) == 8 and set(v.names) <= set(REFINE_VIEWS) for v in schedule)
+    assert [v.names for v in schedule] == [v.names for v in view_schedule(REFINE_VIEWS, 8, 12)]  # a fixed seed: reruns agree
+    assert len({v.names for v in schedule}) == 12 and len(set().union(*(v.names for v in schedule))) > 16
+    assert view_schedule(REFINE_VIEWS, 0, 12) is None and view_schedule(("id", "flip"), 2, 3) is None  # every view, every step
+
+
+class ViewsSeen(LinearCritic):
+    """LinearCritic that records the views each call was asked to average over."""
+
+    def __init__(self, u: torch.Tensor) -> None:
+        super().__init__(u)
+        self.seen: list = []
+
+    def forward(self, w: torch.Tensor, views=None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.seen.append(None if views is None else views.names)
+        return super().forward(w)
+
+
+def test_the_originals_are_read_over_every_view_and_step_t_over_its_draw():
+    from pipeline.edit.refine import refine, view_schedule
+
+    u = torch.nn.functional.normalize(torch.randn(16, generator=torch.Generator().manual_seed(2)), dim=0)
+    w0, schedule = torch.randn(4, 16, generator=torch.Generator().manual_seed(3)), view_schedule(REFINE_VIEWS, 8, 5)
+    critic = ViewsSeen(u)
+    refine(critic, ("smiling",), w0, w0.clone(), torch.full((4, 1), 0.3), 5, stop_at_target=False, batch=2, schedule=schedule)
+    per_batch = [None] + [v.names for v in schedule]
+    assert critic.seen == per_batch * 2  # each batch: the originals once over the critic's own views, then the same draws

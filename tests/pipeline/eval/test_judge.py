@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.eval.judge import Judge
+from pipeline.eval.judge import CHECK_VIEWS, JUDGE_VIEWS, Judge
 from stages.training import PriorLatents
 
 
@@ -39,3 +39,23 @@ def test_labels_average_the_views(judge, faces):
     assert np.allclose(avg["male"], (per["id"]["male"] + per["flip"]["male"]) / 2, atol=1e-6)
     other = judge.read(faces + 3 * torch.randn_like(faces))
     assert judge.compare(judge.read(faces), other.w, {"male": 0.1})["identity_cos"] < 0.9  # another face
+
+
+def test_the_check_views_are_seen_by_nothing_else():
+    from dataclasses import fields
+
+    from pipeline.edit.config import REFINE_VIEWS
+    from pipeline.train.config import TrainConfig
+
+    training = next(f.default for f in fields(TrainConfig) if f.name == "critic_views")
+    assert CHECK_VIEWS and not set(CHECK_VIEWS) & (set(JUDGE_VIEWS) | set(REFINE_VIEWS) | set(training))
+
+
+def test_the_check_reads_the_change_over_the_check_views(judge, faces):
+    before = judge.read(faces)
+    r = judge.compare(before, faces + 0.8 * torch.randn(faces.shape, generator=torch.Generator().manual_seed(6)), {"male": 0.2},
+                      check=True)
+    after, _ = judge.label(r["after"].images, CHECK_VIEWS)
+    expect = float(np.mean(after["male"] - judge.label(before.images, CHECK_VIEWS)[0]["male"])) / r["attainable"]["male"]
+    assert r["ratio_check"]["male"] == pytest.approx(expect, abs=1e-6) and r["ratio_check"]["male"] != r["ratio"]["male"]
+    assert "ratio_check" not in judge.compare(before, faces, {"male": 0.2})

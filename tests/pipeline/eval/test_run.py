@@ -22,10 +22,13 @@ def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path)
     for r in report["results"]:
         for m in ("mapper", "baseline"):
             assert {"attainable", "achieved", "ratio", "drift", "identity_cos", "latent_dist"} <= set(r[m])
+    assert all(set(r[m]["ratio_check"]) == set(r["request"]) for r in report["results"] for m in ("mapper", "baseline"))
+    assert report["check_views"] and all(set(s["ratio_check"]) == set(s["ratio"]) for s in report["summary"])
     on_disk = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert [s["method"] for s in on_disk["summary"]][:6] == ["mapper", "baseline", "mapper-x1.5", "baseline@mapper-x1.5",
                                                              "mapper-2-pass", "baseline@mapper-2-pass"]
-    assert (tmp_path / "eval" / "eval.md").read_text().count("| young+smiling |") >= 3
+    md = (tmp_path / "eval" / "eval.md").read_text()
+    assert md.count("| young+smiling |") >= 3 and "on the check views" in md
     assert all(Path(p).is_file() for p in report["sheets"].values()) and (tmp_path / "eval" / "plot-young.png").is_file()
 
 
