@@ -15,6 +15,7 @@ class EvalConfig:
     dataset: str | None = None  # default: the dataset the mapper was trained on
     out: str | None = None  # default: <run dir>/eval
     rows: int = 128  # held-out faces
+    attributes: tuple[str, ...] = ()  # judge requests on these of the mapper's attributes only, pairs among them (default: all)
     strengths: tuple[float, ...] = (-0.3, -0.15, 0.15, 0.3)  # fractions of the attribute's range
     passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
     refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/edit/refine.py), reported apart with its cost

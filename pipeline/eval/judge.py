@@ -93,7 +93,7 @@ class Judge:
         cos = np.sum(before.sface * after.sface, axis=1)
         out.update(identity_cos=float(np.mean(cos)), identity_cos_min=float(np.min(cos)),
                    latent_dist=float((w1 - before.w).reshape(len(w1), -1).norm(dim=1).mean()))
-        if dlib and self.dlib is not None:
+        if dlib and self.dlib is not None and self.dlib_rows > 0:  # --dlib-rows 0: no same-person rate
             if before.dlib is None:
                 before.dlib = self.dlib(before.images[: self.dlib_rows], raw=True)
             d1 = self.dlib(after.images[: self.dlib_rows], raw=True)

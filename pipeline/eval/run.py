@@ -42,6 +42,8 @@ class Evaluation:
 
             check_refinable(self.doc, cfg.refine_views)
         self.names = self.mapper.cfg.attributes
+        request(self.mapper, 0, dict.fromkeys(cfg.attributes, 0.0))  # an attribute the mapper does not edit: one line, before any work
+        self.judged_names = tuple(n for n in self.names if n in cfg.attributes) if cfg.attributes else self.names
         data = held_out(cfg.dataset or self.doc["dataset"], cfg.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
         self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows)
         self.before = self.judge.read(data["w"])
@@ -130,7 +132,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     out_dir = Path(cfg.out) if cfg.out else Path(cfg.mapper).parent / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     alphas: dict[str, float] = {}
-    rows, todo = [], requests(ev.names, cfg)
+    rows, todo = [], requests(ev.judged_names, cfg)
     for i, (change, s) in enumerate(todo):
         rows.append(ev.one_request(change, s, alphas))
         print(f"[{i + 1}/{len(todo)}] {one_line(rows[-1])}", flush=True)

@@ -43,3 +43,13 @@ def test_no_singles_judges_the_pair_against_the_summed_single_steps(tiny_mapper,
 def test_refinement_needs_a_ported_critic(tiny_mapper, tiny_data, tmp_path):
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
         run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=2, refine_steps=2, out=str(tmp_path)))
+
+
+def test_eval_can_judge_some_of_the_attributes_and_refuses_one_the_mapper_does_not_edit(tiny_mapper, tiny_data, tmp_path):
+    cfg = EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=4, strengths=(0.3,), passes=1, attributes=("smiling",),
+                     dlib_rows=0, out=str(tmp_path / "eval"))
+    (row,) = run_eval(cfg)["results"]
+    assert list(row["request"]) == ["smiling"] and "dlib_same_person" not in row["mapper"]  # one attribute: no pair; no dlib rows
+    with pytest.raises(ValueError, match="unknown attribute 'male' for this mapper"):
+        run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], attributes=("male",), out=str(tmp_path / "bad")))
+    assert not (tmp_path / "bad").exists()
