@@ -85,7 +85,7 @@ class Judge:
             attainable = float(np.mean(np.clip(a0 + d, spec.low, spec.high) - a0))
             achieved = float(np.mean(after.labels[name] - a0))
             out["requested"][name], out["attainable"][name], out["achieved"][name] = d, attainable, achieved
-            out["ratio"][name] = achieved / attainable if abs(attainable) > 1e-6 else float("nan")
+            out["ratio"][name] = _ratio(achieved, attainable)
             out["achieved_by_view"][name] = {v: float(np.mean(after.by_view[v][name] - before.by_view[v][name])) for v in self.views.names}
         kept = kept_attributes(list(before.labels), list(requested))
         out["drift_by_attribute"] = {k: float(np.mean(np.abs(after.labels[k] - before.labels[k]))) / _span(k) for k in kept}
@@ -102,10 +102,14 @@ class Judge:
             if before.checked is None:
                 before.checked = self.label(before.images, self.check_views)[0]
             checked = self.label(after.images, self.check_views)[0]
-            out["ratio_check"] = {n: float(np.mean(checked[n] - before.checked[n])) / out["attainable"][n] if abs(out["attainable"][n]) > 1e-6
-                                  else float("nan") for n in requested}
+            out["ratio_check"] = {n: _ratio(float(np.mean(checked[n] - before.checked[n])), out["attainable"][n]) for n in requested}
         out["after"] = after
         return out
+
+
+def _ratio(achieved: float, attainable: float) -> float:
+    """achieved / attainable; NaN where nothing was attainable (the request points past the range's end)."""
+    return achieved / attainable if abs(attainable) > 1e-6 else float("nan")
 
 
 def _span(name: str) -> float:

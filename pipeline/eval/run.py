@@ -142,7 +142,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
               "check_views": list(ev.judge.check_views),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
               "baseline_match": {"tolerance": cfg.baseline_tolerance, "tries": cfg.baseline_tries},
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "views_per_step": cfg.refine_views_per_step,
+              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "views_per_step": cfg.refine_views_per_step if ev.refiner.schedule else 0,
                          "stop_at_target": cfg.refine_stop_at_target,
                          "batch": cfg.refine_batch} if cfg.refine_steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
@@ -255,11 +255,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def drawn(refine: dict[str, Any]) -> str:
-    """The critic steps' views as eval.md names them: all of them, or k drawn from them for each step."""
+    """The critic steps' views as eval.md names them: all of them, or k drawn from them for each step (the report's
+    views_per_step is 0 where the refiner takes every view at every step)."""
     views, k = refine.get("views") or [], refine.get("views_per_step") or 0
     if not views:
         return "the views (not run here)"
-    return f"{k} views drawn for each step from {', '.join(views)}" if 0 < k < len(views) else f"the views {', '.join(views)}"
+    return f"{k} views drawn for each step from {', '.join(views)}" if k else f"the views {', '.join(views)}"
 
 
 def plot(report: dict[str, Any], out_dir: Path) -> None:
