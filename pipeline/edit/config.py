@@ -8,18 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import IMAGE_FORMATS, StageResources, config_hash
-
-# the views the critic steps draw from: every integer shift within 2 px (the view grammar's axes and diagonals), mirrored
-# or not, but for the judge's diagonal 2-px shifts, so an edit must still hold in views no step saw. REFINE_VIEWS_PER_STEP
-# of them, drawn anew each step: on 48 held-out faces, young+smiling at +-0.15/0.3, 12 steps so drawn read young 0.60 and
-# smiling 0.79 of attainable for the judge and 0.39 / 0.78 on 3-px shifts nothing saw (the judge's check views), against
-# 0.59 / 0.78 and 0.31 / 0.75 over a fixed eight (id, flip, dx+1, dy-1, dx-2, dy+2, flipdx-1, flipdy+1), at the same cost
-_SHIFTS = ("", *(f"{axis}{k:+d}" for axis in ("dx", "dy", "dxy") for k in (-2, -1, 1, 2)))
-REFINE_VIEWS = tuple(v for v in ((m + s) or "id" for m in ("", "flip") for s in _SHIFTS) if v not in ("dxy+2", "flipdxy-2"))
-REFINE_VIEWS_PER_STEP = 8
-# faces a critic step takes at once: on 2 CPU cores a step over these views costs 21 s per 128 faces in batches of 16
-# and 72 s in one batch of 128 (the 8-view activations outgrow the caches); each batch stops on its own
-REFINE_BATCH = 16
+from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
 
 
 @dataclass(frozen=True)
@@ -38,11 +27,7 @@ class EditConfig:
     image_format: str = "png"
     webdataset: bool = True  # also write WebDataset tars (images, latents, labels); Parquet is always written
     shard_size: int = 256  # input rows per shard (each gives one row per variant)
-    # not the paper's one pass: each step a generator and critic backward (~0.1 s a face on 2 CPU cores)
-    refine_steps: int = 0  # > 0: that many critic steps from the mapper's output (pipeline/edit/refine.py)
-    refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic draws from
-    refine_views_per_step: int = REFINE_VIEWS_PER_STEP  # views drawn for each step (0: all of them at every step)
-    refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
+    refine: RefineConfig = field(default_factory=RefineConfig)  # optional critic steps from the mapper's output (--refine.steps k)
     held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
     holdout_every: int = 10
     max_rows: int | None = None  # edit only the first N input rows
@@ -66,14 +51,12 @@ class EditConfig:
             raise ValueError("--relabel needs --render")
         if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
             raise ValueError("--shard-size and --max-rows must be >= 1")
-        if self.refine_steps < 0 or self.refine_views_per_step < 0:
-            raise ValueError(f"--refine-steps and --refine-views-per-step must be >= 0, got {self.refine_steps} and {self.refine_views_per_step}")
         parse_variants(self.delta, named_sweep(self.sweep, "attribute"), shown=self.sweep)  # errors at config time
 
     def identity_hash(self) -> str:
         skip = {"out", "overwrite", "ray_address", "object_store_memory", "mapper_stage", "render_stage", "label_stage", "refine_stage"}
-        skip |= set() if self.refine_steps else {"refine_views", "refine_views_per_step", "refine_stop_at_target"}  # they change nothing without steps
-        return config_hash({k: v for k, v in self.__dict__.items() if k not in skip})
+        kept = {k: v for k, v in self.__dict__.items() if k not in skip}
+        return config_hash({**kept, "refine": self.refine.described()})  # the steps' settings change nothing without steps
 
 
 def _pair(text: str) -> tuple[str, str]:

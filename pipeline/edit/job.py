@@ -148,12 +148,11 @@ def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRo
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
         ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
         ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=())
-    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, **mapper, keep_source=cfg.refine_steps > 0)
-    if cfg.refine_steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
+    ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, **mapper, keep_source=cfg.refine.steps > 0)
+    if cfg.refine.steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
         from pipeline.edit.refine import open_refiner
 
-        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine_steps, generator, cfg.refine_views,
-                                    cfg.refine_stop_at_target, cfg.refine_views_per_step)
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine, generator)
         ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
         ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
@@ -167,7 +166,7 @@ def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRo
 
 def mapper_only(cfg: EditConfig, labeled: bool) -> bool:
     """Latents with their labels, edited and written without rendering or refining: the shard-task path."""
-    return labeled and not cfg.render and not cfg.refine_steps
+    return labeled and not cfg.render and not cfg.refine.steps
 
 
 def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
@@ -178,7 +177,7 @@ def embeds_originals(cfg: EditConfig, labeled: bool) -> bool:
 def opens_generator(cfg: EditConfig, labeled: bool) -> bool:
     """Only a job that renders (the edits, or unlabeled originals to label them) or refines opens the generator:
     a mapper-only job on labeled latents never loads it."""
-    return cfg.render or not labeled or cfg.refine_steps > 0
+    return cfg.render or not labeled or cfg.refine.steps > 0
 
 
 def generator_facts(generator: str | None) -> tuple[str, Any]:
@@ -195,10 +194,10 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     unknown = sorted({a for v in vs for a in v} - set(attrs))
     if unknown:
         raise ValueError(f"unknown attribute {unknown[0]!r} for this mapper (it edits: {', '.join(attrs)})")
-    if cfg.refine_steps:
+    if cfg.refine.steps:
         from pipeline.edit.refine import check_refinable
 
-        check_refinable(doc, cfg.refine_views)
+        check_refinable(doc, cfg.refine.views)
     store = Store(cfg.out)
     store.check_writable()
     finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(),
@@ -224,7 +223,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     done = committed(store, layout)
     todo = [i for i in layout.indices() if i not in done]
     t0 = time.time()
-    pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine_steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
+    pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine.steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address)

@@ -38,7 +38,7 @@ def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], 
 
 def _method(cfg: EditOneConfig) -> str:
     one = "one pass" if cfg.passes == 1 else f"{cfg.passes} passes"
-    return one + (f" + {cfg.refine_steps} critic steps" if cfg.refine_steps else "")
+    return one + (f" + {cfg.refine.steps} critic steps" if cfg.refine.steps else "")
 
 
 @torch.no_grad()  # not inference_mode: the optional critic steps take gradients with respect to the latent
@@ -49,11 +49,10 @@ def edit_one(cfg: EditOneConfig) -> Path:
     d = request(mapper, 1, change)
     judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
     refiner = None
-    if cfg.refine_steps:
+    if cfg.refine.steps:
         from pipeline.edit.refine import Refiner
 
-        refiner = Refiner(doc, cfg.refine_steps, cfg.refine_views, judge.gen, stop_at_target=cfg.refine_stop_at_target,
-                          views_per_step=cfg.refine_views_per_step)  # on the judge's generator (opened once)
+        refiner = Refiner(doc, cfg.refine, judge.gen)  # on the judge's generator (opened once)
     psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)

@@ -7,6 +7,7 @@ plus the proximity term, taken with respect to the latent instead of the mapper'
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from models.editors.critics import ImageCritic
 from models.generators.interface import Generator
 from models.labelers.views import Views
 from models.open import open_generator
+from pipeline.edit.refine_config import RefineConfig
 from pipeline.train.config import LossWeights
 from pipeline.train.losses import AttrSpace, edit_terms, total
 
@@ -113,26 +115,25 @@ def pick(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class Refiner:
-    """The export's labelers over `views` on an open generator: (originals, mapper outputs, requests (N, k)) -> the
-    mapper outputs after `steps` critic steps. eval and edit-one build it on their judge's generator; the batch edit job's refine
-    stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
+    """The export's labelers over the config's views on an open generator: (originals, mapper outputs, requests (N, k))
+    -> the mapper outputs after the config's steps. eval and edit-one build it on their judge's generator; the batch edit
+    job's refine stage (stages/edit.py RefineEdits) opens one per actor through `open_refiner`."""
 
-    def __init__(self, doc: dict[str, Any], steps: int, views: tuple[str, ...], gen: Generator, device: str = "cpu",
-                 stop_at_target: bool = True, batch: int | None = None, views_per_step: int = 0) -> None:
-        self.critic = critic_from_export(doc, gen, views, device)  # refused in one line for a mapper not trained on the ported critic
+    def __init__(self, doc: dict[str, Any], cfg: RefineConfig, gen: Generator, device: str = "cpu", batch: int | None = None) -> None:
+        self.critic = critic_from_export(doc, gen, cfg.views, device)  # refused in one line for a mapper not trained on the ported critic
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
-        self.steps, self.stop_at_target, self.batch = steps, stop_at_target, batch
-        self.schedule = view_schedule(tuple(views), views_per_step, steps)
+        self.cfg, self.batch = cfg, batch
+        self.weights = replace(LossWeights(), identity_margin=cfg.identity_margin)
+        self.schedule = view_schedule(cfg.views, cfg.views_per_step, cfg.steps)
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        return refine(self.critic, self.names, w0, w1, delta, self.steps, stop_at_target=self.stop_at_target, batch=self.batch,
-                      schedule=self.schedule)
+        return refine(self.critic, self.names, w0, w1, delta, self.cfg.steps, self.cfg.lr, self.weights, self.cfg.stop_at_target,
+                      self.batch, self.schedule)
 
 
-def open_refiner(export: str, steps: int, generator: str | None, views: tuple[str, ...], stop_at_target: bool,
-                 views_per_step: int = 0, device: str = "cpu") -> Refiner:
+def open_refiner(export: str, cfg: RefineConfig, generator: str | None, device: str = "cpu") -> Refiner:
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
 
     _, doc = load_mapper(export)
-    return Refiner(doc, steps, views, open_generator(generator, device), device, stop_at_target, views_per_step=views_per_step)
+    return Refiner(doc, cfg, open_generator(generator, device), device)

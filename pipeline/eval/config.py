@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pipeline.edit.config import REFINE_BATCH, REFINE_VIEWS, REFINE_VIEWS_PER_STEP
+from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,7 @@ class EvalConfig:
     attributes: tuple[str, ...] = ()  # judge requests on these of the mapper's attributes only, pairs among them (default: all)
     strengths: tuple[float, ...] = (-0.3, -0.15, 0.15, 0.3)  # fractions of the attribute's range
     passes: int = 3  # the multi-pass variant (reported apart from the one-pass mapper); 1 = none
-    refine_steps: int = 0  # > 0 adds "mapper + k critic steps" (pipeline/edit/refine.py), reported apart with its cost
-    refine_views: tuple[str, ...] = REFINE_VIEWS  # the views those steps' critic draws from
-    refine_views_per_step: int = REFINE_VIEWS_PER_STEP  # views drawn for each step (0: all of them at every step)
-    refine_stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--no-...: all k)
+    refine: RefineConfig = field(default_factory=RefineConfig)  # --refine.steps k adds "mapper + k critic steps", reported apart with its cost
     refine_batch: int = REFINE_BATCH  # faces per critic batch, as the edit job's refine stage batches them
     singles: bool = True  # single-attribute requests; --no-singles judges the pairs only
     step_scale: float = 1.0  # != 1 adds "mapper-x<s>": the one-pass step w' - w scaled by s at inference, reported apart
@@ -37,6 +34,6 @@ class EvalConfig:
             raise ValueError("--mapper is empty: give a mapper export directory")
         if self.pairs not in ("first", "all", "none"):
             raise ValueError(f"--pairs must be first, all or none, got {self.pairs!r}")
-        if (self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_steps < 0 or self.refine_batch < 1 or self.step_scale <= 0
+        if (self.rows < 2 or not self.strengths or self.passes < 1 or self.refine_batch < 1 or self.step_scale <= 0
                 or self.baseline_tolerance <= 0 or self.baseline_tries < 0):
-            raise ValueError("eval needs --rows >= 2, at least one strength, --passes >= 1, --refine-steps >= 0, --refine-batch >= 1, --step-scale > 0, --baseline-tolerance > 0 and --baseline-tries >= 0")
+            raise ValueError("eval needs --rows >= 2, at least one strength, --passes >= 1, --refine-batch >= 1, --step-scale > 0, --baseline-tolerance > 0 and --baseline-tries >= 0")

@@ -37,10 +37,10 @@ class Evaluation:
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
         self.mapper, self.doc = load_mapper(cfg.mapper)
-        if cfg.refine_steps:  # refused (export or views) before the held-out faces are read and judged
+        if cfg.refine.steps:  # refused (export or views) before the held-out faces are read and judged
             from pipeline.edit.refine import check_refinable
 
-            check_refinable(self.doc, cfg.refine_views)
+            check_refinable(self.doc, cfg.refine.views)
         self.names = self.mapper.cfg.attributes
         request(self.mapper, 0, dict.fromkeys(cfg.attributes, 0.0))  # an attribute the mapper does not edit: one line, before any work
         self.judged_names = tuple(n for n in self.names if n in cfg.attributes) if cfg.attributes else self.names
@@ -51,11 +51,10 @@ class Evaluation:
         self.directions = {n: fit_direction(data["w_train"], data["a_train"][:, j]) for j, n in enumerate(self.names)}
         self.reread_views = tuple((self.doc.get("critic") or {}).get("views") or self.judge.views.names)
         self.refiner = None
-        if cfg.refine_steps:
+        if cfg.refine.steps:
             from pipeline.edit.refine import Refiner
 
-            self.refiner = Refiner(self.doc, cfg.refine_steps, cfg.refine_views, self.judge.gen, stop_at_target=cfg.refine_stop_at_target,
-                                   batch=cfg.refine_batch, views_per_step=cfg.refine_views_per_step)  # the judge's generator
+            self.refiner = Refiner(self.doc, cfg.refine, self.judge.gen, batch=cfg.refine_batch)  # on the judge's generator
 
     def _read(self, w: torch.Tensor) -> torch.Tensor:
         labels, _ = self.judge.label(self.judge.render(w), self.reread_views)
@@ -101,7 +100,7 @@ class Evaluation:
         if self.refiner is not None:
             t0 = time.perf_counter()
             wr = self.refiner(self.before.w, w1, request(self.mapper, len(w1), change))
-            out[f"mapper+{self.cfg.refine_steps}-critic-steps"] = self.judged(wr, change, sec + (time.perf_counter() - t0) / len(w1))
+            out[f"mapper+{self.cfg.refine.steps}-critic-steps"] = self.judged(wr, change, sec + (time.perf_counter() - t0) / len(w1))
         if len(change) == 1:
             (name, _), = change.items()
             b, alphas[f"{name}@{strength}"] = self.baseline(change, out["mapper"]["achieved"][name], max(out["mapper"]["latent_dist"], 1e-3))
@@ -142,9 +141,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
               "check_views": list(ev.judge.check_views),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
               "baseline_match": {"tolerance": cfg.baseline_tolerance, "tries": cfg.baseline_tries},
-              "refine": {"steps": cfg.refine_steps, "views": list(cfg.refine_views), "views_per_step": cfg.refine_views_per_step if ev.refiner.schedule else 0,
-                         "stop_at_target": cfg.refine_stop_at_target,
-                         "batch": cfg.refine_batch} if cfg.refine_steps else None,
+              "refine": {**cfg.refine.described(), "views_per_step": cfg.refine.views_per_step if ev.refiner.schedule else 0,
+                         "batch": cfg.refine_batch} if cfg.refine.steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
@@ -246,6 +244,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "
             f"labelers the mapper was trained on, averaged over {drawn(refine)}"
+            f"{f', identity hinge at cosine {m:.2f}' if (m := refine.get('identity_margin')) is not None else ''}"
             f"{', each face stopping at its target' if refine.get('stop_at_target') else ''}"
             f"{f', {b} faces a batch' if (b := refine.get('batch')) else ''} "
             "(pipeline/edit/refine.py). Neither is the paper's one forward pass; their cost per face is in the "

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import StageResources
 from pipeline.edit.config import EditConfig, variants
+from pipeline.edit.refine_config import RefineConfig
 from tests.cli import run_main
 
 pytestmark = pytest.mark.timeout(600)
@@ -230,13 +231,13 @@ def test_edit_one_critic_steps_go_further_than_the_pass_and_need_the_ported_crit
 
     got = {}
     for steps in (0, 6):
-        edit_one(EditOneConfig(smiling_mapper["export"], 7, ("smiling=0.3",), refine_steps=steps, out=str(tmp_path / f"{steps}.png")))
+        edit_one(EditOneConfig(smiling_mapper["export"], 7, ("smiling=0.3",), refine=RefineConfig(steps), out=str(tmp_path / f"{steps}.png")))
         printed = capsys.readouterr().out
         got[steps] = _smiling_after(printed)
     assert "one pass + 6 critic steps: edit and judge" in printed
     assert got[6] > got[0] + 0.05, got  # the judge's views, not only the critic's, see the steps
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
-        edit_one(EditOneConfig(tiny_mapper, 7, ("smiling=0.3",), refine_steps=2, out=str(tmp_path / "x.png")))
+        edit_one(EditOneConfig(tiny_mapper, 7, ("smiling=0.3",), refine=RefineConfig(2), out=str(tmp_path / "x.png")))
 
 
 def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_alone(smiling_mapper, tiny_mapper, tmp_path):
@@ -252,7 +253,7 @@ def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_
     from stages.render import Render
 
     export, out = smiling_mapper["export"], tmp_path / "refined"
-    run_edit(EditConfig(mapper=export, sweep="smiling=0:0.3:2", refine_steps=6, held_out_only=True, max_rows=6,
+    run_edit(EditConfig(mapper=export, sweep="smiling=0:0.3:2", refine=RefineConfig(6), held_out_only=True, max_rows=6,
                         webdataset=False, out=str(out)))
     df = edits(str(out))
     _, doc = load_mapper(export)
@@ -268,5 +269,5 @@ def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_
               "6 critic steps": float(np.mean(asked["smiling"] - asked["src_smiling"]))}
     assert gained["6 critic steps"] > gained["one pass"] + 0.03, gained
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
-        run_edit(EditConfig(mapper=tiny_mapper, delta=("smiling=0.2",), refine_steps=2, out=str(tmp_path / "refused")))
+        run_edit(EditConfig(mapper=tiny_mapper, delta=("smiling=0.2",), refine=RefineConfig(2), out=str(tmp_path / "refused")))
     assert not (tmp_path / "refused").exists()

@@ -5,7 +5,8 @@ from dataclasses import fields
 import pytest
 import torch
 
-from pipeline.edit.config import REFINE_VIEWS, EditConfig
+from pipeline.edit.config import EditConfig
+from pipeline.edit.refine_config import REFINE_VIEWS, RefineConfig
 from pipeline.eval.judge import JUDGE_VIEWS
 from pipeline.train.config import TrainConfig
 
@@ -26,9 +27,9 @@ def test_refiner_reads_over_the_views_it_is_given_and_a_bad_view_is_refused_befo
 
     export = smiling_mapper["export"]
     _, doc = load_mapper(export)
-    assert Refiner(doc, 1, ("id", "dx-2"), open_generator(doc.get("generator"))).critic.h.views.names == ("id", "dx-2")
+    assert Refiner(doc, RefineConfig(1, ("id", "dx-2")), open_generator(doc.get("generator"))).critic.h.views.names == ("id", "dx-2")
     with pytest.raises(ValueError, match=r"unknown view 'dz\+1'"):
-        run_edit(EditConfig(mapper=export, delta=("smiling=0.2",), refine_steps=2, refine_views=("dz+1",), out=str(tmp_path / "bad")))
+        run_edit(EditConfig(mapper=export, delta=("smiling=0.2",), refine=RefineConfig(2, ("dz+1",)), out=str(tmp_path / "bad")))
     assert not (tmp_path / "bad").exists()
 
 
@@ -64,9 +65,41 @@ def test_critic_steps_stop_each_face_at_its_target_and_walk_on_without_it():
 
 def test_the_stop_enters_the_edit_hash_only_with_steps():
     base = dict(mapper="m", delta=("smiling=0.2",))
-    assert EditConfig(**base).identity_hash() == EditConfig(**base, refine_stop_at_target=False).identity_hash()
-    on = dict(base, refine_steps=4)
-    assert EditConfig(**on).identity_hash() != EditConfig(**on, refine_stop_at_target=False).identity_hash()
+    off = RefineConfig(stop_at_target=False, identity_margin=0.9)
+    assert EditConfig(**base).identity_hash() == EditConfig(**base, refine=off).identity_hash()
+    on = dict(base, refine=RefineConfig(4))
+    assert EditConfig(**on).identity_hash() != EditConfig(**base, refine=RefineConfig(4, stop_at_target=False)).identity_hash()
+    assert EditConfig(**on).identity_hash() != EditConfig(**base, refine=RefineConfig(4, identity_margin=0.9)).identity_hash()
+
+
+@pytest.mark.parametrize("bad, message", [(dict(steps=-1), "--refine.steps"), (dict(views_per_step=-2), "--refine.views-per-step"),
+                                          (dict(identity_margin=1.5), "--refine.identity-margin"), (dict(views=()), "--refine.views"),
+                                          (dict(lr=0.0), "--refine.lr")])
+def test_bad_refine_settings_are_refused_in_one_line(bad, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        RefineConfig(**bad)
+
+
+class EmbeddingMoves(LinearCritic):
+    """smiling read along u; the identity embedding is the latent itself, so every step of the edit costs cosine."""
+
+    def forward(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (w @ self.u)[:, None], w
+
+
+def test_a_tighter_identity_hinge_keeps_the_critic_steps_nearer_the_person():
+    from pipeline.edit.refine import refine
+    from pipeline.train.config import LossWeights
+
+    gen = torch.Generator().manual_seed(4)
+    u = torch.nn.functional.normalize(torch.randn(16, generator=gen), dim=0)
+    w0 = torch.randn(6, 16, generator=gen)
+    cos = {}
+    for margin in (0.5, 0.999):
+        w = refine(EmbeddingMoves(u), ("smiling",), w0, w0.clone(), torch.full((6, 1), 3.0), 40,
+                   weights=LossWeights(identity=10.0, identity_margin=margin), stop_at_target=False)
+        cos[margin] = torch.nn.functional.cosine_similarity(w, w0, dim=1).mean()
+    assert cos[0.999] > cos[0.5] + 0.03  # measured 0.970 vs 0.907
 
 
 def test_critic_steps_in_batches_refine_each_batch_on_its_own():

@@ -44,7 +44,7 @@ def test_labels_average_the_views(judge, faces):
 def test_the_check_views_are_seen_by_nothing_else():
     from dataclasses import fields
 
-    from pipeline.edit.config import REFINE_VIEWS
+    from pipeline.edit.refine_config import REFINE_VIEWS
     from pipeline.train.config import TrainConfig
 
     training = next(f.default for f in fields(TrainConfig) if f.name == "critic_views")

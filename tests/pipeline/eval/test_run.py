@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.edit.refine_config import RefineConfig
 from pipeline.eval.config import EvalConfig
 from pipeline.eval.run import run_eval
 
@@ -42,7 +43,7 @@ def test_no_singles_judges_the_pair_against_the_summed_single_steps(tiny_mapper,
 
 def test_refinement_needs_a_ported_critic(tiny_mapper, tiny_data, tmp_path):
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
-        run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=2, refine_steps=2, out=str(tmp_path)))
+        run_eval(EvalConfig(mapper=tiny_mapper, dataset=tiny_data["dataset"], rows=2, refine=RefineConfig(2), out=str(tmp_path)))
 
 
 def test_eval_can_judge_some_of_the_attributes_and_refuses_one_the_mapper_does_not_edit(tiny_mapper, tiny_data, tmp_path):
