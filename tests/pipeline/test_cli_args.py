@@ -101,14 +101,16 @@ print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = [README, *sorted((README.parent / "pipeline" / "docs").glob("*.md"))]  # the experiment record shows commands too
 MAKE_VARS = re.compile(r"^[A-Z]+=")
 
 
-def readme_commands() -> list[list[str]]:
-    """Each `python -m pipeline …` the README shows (optional [parts] taken in, … a placeholder value), and each `make <target>`
+def doc_commands() -> list[list[str]]:
+    """Each `python -m pipeline …` the README and pipeline/docs show (optional [parts] taken in, … a placeholder value),
+    and each `make <target>`
     with the VAR= spans its line gives it, as the pipeline command line `make -n` prints for it."""
     out: list[list[str]] = []
-    for line in README.read_text().splitlines():
+    for line in (ln for doc in DOCS for ln in doc.read_text().splitlines()):
         spans = re.findall(r"`([^`]+)`", line)
         for span in spans:
             if span.startswith("python -m pipeline ") and not re.search(r"--help|-v …|verify", span):
@@ -132,8 +134,8 @@ def make_command(args: list[str]) -> list[str]:
     return shlex.split(lines[-1].split(" -m pipeline ", 1)[1]) if lines else []
 
 
-def test_every_command_line_the_readme_shows_parses():
-    commands = readme_commands()
+def test_every_command_line_the_docs_show_parse():
+    commands = doc_commands()
     assert len(commands) >= 20 and any(c[0] == "edit-one" for c in commands)
     for argv in commands:
         assert dry_run(shlex.join(argv)).strip().startswith("{"), argv
