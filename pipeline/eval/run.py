@@ -74,10 +74,21 @@ class Evaluation:
         """The direction stepped so that its mean achieved change matches `goal` (pipeline/eval/baseline.py match_step,
         probing at multiples of the other method's latent distance), judged there against the user's request."""
         (name, _), = change.items()
+        alpha = self.matched_step(name, goal, scale)
+        return self.judged(move(self.before.w, self.directions[name], alpha), change), alpha
+
+    def matched_step(self, name: str, goal: float, scale: float) -> float:
+        """The step along `name`'s direction alone whose mean achieved change on `name` is `goal`."""
         n, w = self.directions[name], self.before.w
         reading = lambda a: self.judge.compare(self.before, move(w, n, a), {name: goal})["achieved"][name]  # noqa: E731
-        alpha, _ = match_step(reading, goal, scale, self.cfg.baseline_tolerance, self.cfg.baseline_tries)
-        return self.judged(move(w, n, alpha), change), alpha
+        return match_step(reading, goal, scale, self.cfg.baseline_tolerance, self.cfg.baseline_tries)[0]
+
+    def summed_steps(self, change: dict[str, float], alphas: dict[str, float]) -> dict[str, Any]:
+        """A pair's baseline: the single-attribute steps added (InterFaceGAN's multi-attribute edit)."""
+        w = self.before.w
+        for name in change:
+            w = move(w, self.directions[name], alphas[name])
+        return self.judged(w, change)
 
     def single_step(self, name: str, change: float, strength: float, alphas: dict[str, float]) -> float:
         """The baseline's step matched to the one-pass mapper on `name` alone; fitted here when no single request
@@ -106,11 +117,11 @@ class Evaluation:
             b, alphas[f"{name}@{strength}"] = self.baseline(change, out["mapper"]["achieved"][name], max(out["mapper"]["latent_dist"], 1e-3))
             for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:  # each variant gets its own matched baseline
                 out[f"baseline@{v}"], _ = self.baseline(change, out[v]["achieved"][name], max(out[v]["latent_dist"], 1e-3))
-        else:  # the single-attribute baseline steps at this strength, added: InterFaceGAN's multi-attribute edit
-            w = self.before.w
-            for name in change:
-                w = move(w, self.directions[name], self.single_step(name, change[name], strength, alphas))
-            b = self.judged(w, change)
+        else:  # single-attribute steps added: matched to the one-pass mapper's singles, and to each variant's change per attribute
+            b = self.summed_steps(change, {n: self.single_step(n, change[n], strength, alphas) for n in change})
+            for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:
+                scale = max(out[v]["latent_dist"], 1e-3) / len(change) ** 0.5
+                out[f"baseline@{v}"] = self.summed_steps(change, {n: self.matched_step(n, out[v]["achieved"][n], scale) for n in change})
         out["baseline"] = b
         order = ["request", "strength", "mapper", "baseline"]
         for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:  # each variant next to its matched baseline
@@ -239,7 +250,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"SFace cosine to the original; dlib same = share of the first {report['dlib_rows']} faces within dlib's 0.6 "
             "same-person distance (an embedder training never saw). The baseline (ridge direction) is stepped until its mean achieved change matches the one-pass "
             f"mapper's within {report['baseline_match']['tolerance']:.0%} ({report['baseline_match']['tries']} readings after two probes at most, "
-            "then the nearest reading; baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps; the "
+            "then the nearest reading; baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps, "
+            "each matched alone to the method's change on its attribute; the "
             "summary compares each method with the baseline matched to it. "
             f"mapper-k-pass re-reads the attributes ({', '.join(report['reread_views'])}) between passes "
             "and asks for what is left; mapper+k-critic-steps takes k gradient steps from the mapper's output on the "

@@ -16,7 +16,7 @@ def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path)
     requests = ["+".join(r["request"]) for r in report["results"]]
     assert requests == ["young", "smiling", "young+smiling"]
     pair = report["results"][2]
-    assert set(pair) >= {"mapper", "mapper-x1.5", "mapper-2-pass", "baseline"} and set(pair["mapper"]["achieved"]) == {"young", "smiling"}
+    assert set(pair) >= {"mapper", "mapper-x1.5", "mapper-2-pass", "baseline", "baseline@mapper-x1.5", "baseline@mapper-2-pass"} and set(pair["mapper"]["achieved"]) == {"young", "smiling"}
     single = report["results"][0]
     assert single["mapper-x1.5"]["latent_dist"] > single["mapper"]["latent_dist"] and "baseline@mapper-x1.5" in single
     assert "male" in pair["mapper"]["drift_by_attribute"] and "age" not in pair["mapper"]["drift_by_attribute"]
