@@ -51,6 +51,7 @@ class DatasetConfig:
     render: StageResources = field(default_factory=StageResources)
     label: StageResources = field(default_factory=StageResources)
     embed: StageResources = field(default_factory=lambda: StageResources(actors=1))
+    one_pool: bool = False  # every model stage and the encoding in one pool of --render.* actors, each holding every model: fewer processes to start on one machine; separate pools (default) give each stage its own GPUs and CPUs
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pipeline.bench.memory import PeakMemory
-from pipeline.config import DatasetConfig
+from pipeline.config import DatasetConfig, StageResources
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -67,8 +67,11 @@ def bench_dataset(n: int = 1024, out: str = "runs/bench/dataset") -> dict[str, A
     bare = bare_loop(cfg, n)
     small = pipeline_run(cfg)
     large = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "10n"), num_samples=10 * n))
+    pool = StageResources(actors=2, num_cpus=0.5, batch_size=cfg.label.batch_size)  # both cores, the bare loop's batch
+    one = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "n-one-pool"), one_pool=True, render=pool))
     return {"rows": {"n": n, "10n": 10 * n}, "bare_loop_rows_per_s": bare, "pipeline_n": small, "pipeline_10n": large,
+            "pipeline_n_one_pool": one, "ratio_one_pool_vs_bare_n": one["rows_per_s"] / bare,
             "ratio_pipeline_vs_bare_n": small["rows_per_s"] / bare, "ratio_pipeline_vs_bare_10n": large["rows_per_s"] / bare,
             "peak_memory_ratio_10n_vs_n": large["peak_rss_gib"] / small["peak_rss_gib"],
             "peak_pss_ratio_10n_vs_n": large["peak_pss_gib"] / small["peak_pss_gib"],
-            "note": "job wall time: actor start-up, every stage and shard writing up to the manifest, on a Ray started before it (ray_start_s); the bare loop writes nothing"}
+            "note": "job wall time: actor start-up, every stage and shard writing up to the manifest, on a Ray started before it (ray_start_s); the bare loop writes nothing; one_pool: --one-pool with 2 actors holding every model"}

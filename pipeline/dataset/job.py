@@ -19,6 +19,7 @@ from pipeline.runinfo import run_header
 from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, task_stage, write_shards
 from pipeline.shards import ShardPlan, ShardSchema, dataset_shard_files
 from pipeline.storage import Store, absolute
+from stages.chain import Chain
 from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
@@ -39,12 +40,16 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = task_stage(ds, expand_seed_ranges, tasks=1)
-    ds = actor_stage(ds, SampleLatents, cfg.render, generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)
-    ds = actor_stage(ds, Render, cfg.render, generator=cfg.generator, noise_mode=cfg.noise_mode)
-    ds = actor_stage(ds, LabelAttributes, cfg.label, labelers=cfg.labelers, framing=framing)
-    ds = actor_stage(ds, EmbedIdentity, cfg.embed, embedder=cfg.embedder, framing=framing)
-    ds = task_stage(ds, encode_images, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25,
-                    fmt=cfg.image_format, quality=cfg.jpeg_quality)
+    models = [(SampleLatents, dict(generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)),
+              (Render, dict(generator=cfg.generator, noise_mode=cfg.noise_mode)),
+              (LabelAttributes, dict(labelers=cfg.labelers, framing=framing)), (EmbedIdentity, dict(embedder=cfg.embedder, framing=framing))]
+    encode = dict(fmt=cfg.image_format, quality=cfg.jpeg_quality)
+    if cfg.one_pool:
+        ds = actor_stage(ds, Chain, cfg.render, parts=[*models, (encode_images, encode)])
+    else:
+        for (stage, kwargs), res in zip(models, (cfg.render, cfg.render, cfg.label, cfg.embed)):
+            ds = actor_stage(ds, stage, res, **kwargs)
+        ds = task_stage(ds, encode_images, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode)
     return write_shards(ds, cfg.out, plan, functools.partial(dataset_shard_files, schema=schema))
 
 
@@ -112,7 +117,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
-        check_cpu_budget([cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
+        check_cpu_budget([cfg.render] if cfg.one_pool else [cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
     written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

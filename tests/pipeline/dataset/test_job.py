@@ -89,12 +89,24 @@ def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny
 
     res = StageResources(actors=2, num_cpus=0.25, batch_size=5)  # 4 pools x 2 actors fit 4 logical CPUs
     run_dataset(tiny(tmp_path / "b", num_samples=32, render=res, label=res, embed=res))
-    a, b = rows(tiny_dataset).iloc[:32], rows(tmp_path / "b")
+    same_rows(rows(tiny_dataset).iloc[:32], rows(tmp_path / "b"))
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     np.testing.assert_array_equal(np.stack(a["z"]), np.stack(b["z"]))
     np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
     for col in ("age", "male", "smiling"):
         np.testing.assert_allclose(a[col], b[col], atol=1e-3)
     np.testing.assert_allclose(np.stack(a["identity"]), np.stack(b["identity"]), atol=1e-3)
+
+
+def test_one_pool_writes_the_rows_separate_pools_write(ray_local, tmp_path, tiny_dataset):
+    from pipeline.dataset.job import run_dataset
+
+    one = StageResources(actors=2, num_cpus=0.5, batch_size=5)
+    m = run_dataset(tiny(tmp_path / "one", num_samples=32, one_pool=True, render=one))
+    assert m["num_rows"] == 32 and m["config_hash"] == read_manifest(str(tiny_dataset))["config_hash"]  # a resource, not the rows' identity
+    same_rows(rows(tiny_dataset).iloc[:32], rows(tmp_path / "one"))
 
 
 def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninterrupted_run(tmp_path, tiny_dataset):

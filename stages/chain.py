@@ -1,0 +1,24 @@
+"""Several stages as one Ray Data transform: one actor holds all their models and a batch goes through them in
+process, so a job starts one pool of processes instead of one per stage."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+
+
+class Chain:
+    """`parts` = [(stage class or function, its keyword arguments)], applied in order; classes get `device`."""
+
+    def __init__(self, parts: list[tuple[Callable[..., Any], dict[str, Any]]], device: str = "cpu") -> None:
+        self.parts = [f(**kw, device=device) if isinstance(f, type) else functools.partial(f, **kw) for f, kw in parts]
+
+    def __call__(self, batch: Batch) -> Batch:
+        for part in self.parts:
+            batch = part(batch)
+        return batch
