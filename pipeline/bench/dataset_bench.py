@@ -13,27 +13,19 @@ import torch
 
 from pipeline.bench.memory import PeakMemory
 from pipeline.config import DatasetConfig, StageResources
-from stages.encode import encode_images
-from stages.identity import EmbedIdentity
-from stages.label import LabelAttributes
-from stages.latents import SampleLatents
-from stages.render import Render
+from stages.chain import Chain
 
 
 def bare_loop(cfg: DatasetConfig, n: int) -> float:
-    """Rows/s of the same stages called one after another in this process (all cores to torch)."""
+    """Rows/s of the job's per-row steps called one after another in this process (all cores to torch)."""
     from models.open import open_generator
+    from pipeline.dataset.job import row_stages
 
-    framing = open_generator(cfg.generator).framing
-    stages = [SampleLatents(cfg.generator, cfg.psi, cfg.latent_space), Render(cfg.generator, cfg.noise_mode),
-              LabelAttributes(cfg.labelers, framing), EmbedIdentity(cfg.embedder, framing)]
+    steps = Chain(row_stages(cfg, open_generator(cfg.generator).framing))
     bs = cfg.label.batch_size
     t0 = time.perf_counter()
     for lo in range(0, n, bs):
-        batch: dict[str, Any] = {"seed": np.arange(lo, min(lo + bs, n), dtype=np.int64)}
-        for stage in stages:
-            batch = stage(batch)
-        encode_images(batch, cfg.image_format)
+        steps({"seed": np.arange(lo, min(lo + bs, n), dtype=np.int64)})
     return n / (time.perf_counter() - t0)
 
 

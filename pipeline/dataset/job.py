@@ -34,22 +34,32 @@ def for_workers(cfg: DatasetConfig) -> DatasetConfig:
     return dataclasses.replace(cfg, generator=absolute(cfg.generator), out=absolute(cfg.out), embedder=embedder)
 
 
+def row_stages(cfg: DatasetConfig, framing: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The per-row steps in order, (stage class or function, its keyword arguments): the job's and the bench's bare loop's."""
+    return [(SampleLatents, dict(generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)),
+            (Render, dict(generator=cfg.generator, noise_mode=cfg.noise_mode)),
+            (LabelAttributes, dict(labelers=cfg.labelers, framing=framing)), (EmbedIdentity, dict(embedder=cfg.embedder, framing=framing)),
+            (encode_images, dict(fmt=cfg.image_format, quality=cfg.jpeg_quality))]
+
+
+def stage_pools(cfg: DatasetConfig) -> list[StageResources]:
+    """The actor pools the model stages run in: one for all (--one-pool), else one per model stage."""
+    return [cfg.render] if cfg.one_pool else [cfg.render, cfg.render, cfg.label, cfg.embed]
+
+
 def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, framing: Any) -> ray.data.Dataset:
     """The whole chain, lazy (`cfg` as for_workers gives it): one row per written shard comes out of the writer."""
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = task_stage(ds, expand_seed_ranges, tasks=1)
-    models = [(SampleLatents, dict(generator=cfg.generator, psi=cfg.psi, latent_space=cfg.latent_space)),
-              (Render, dict(generator=cfg.generator, noise_mode=cfg.noise_mode)),
-              (LabelAttributes, dict(labelers=cfg.labelers, framing=framing)), (EmbedIdentity, dict(embedder=cfg.embedder, framing=framing))]
-    encode = dict(fmt=cfg.image_format, quality=cfg.jpeg_quality)
+    *models, (encode, encode_kwargs) = row_stages(cfg, framing)
     if cfg.one_pool:
-        ds = actor_stage(ds, Chain, cfg.render, parts=[*models, (encode_images, encode)])
+        ds = actor_stage(ds, Chain, cfg.render, parts=[*models, (encode, encode_kwargs)])
     else:
-        for (stage, kwargs), res in zip(models, (cfg.render, cfg.render, cfg.label, cfg.embed)):
+        for (stage, kwargs), res in zip(models, stage_pools(cfg)):
             ds = actor_stage(ds, stage, res, **kwargs)
-        ds = task_stage(ds, encode_images, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode)
+        ds = task_stage(ds, encode, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode_kwargs)
     return write_shards(ds, cfg.out, plan, functools.partial(dataset_shard_files, schema=schema))
 
 
@@ -117,7 +127,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
-        check_cpu_budget([cfg.render] if cfg.one_pool else [cfg.render, cfg.render, cfg.label, cfg.embed], cfg.ray_address)
+        check_cpu_budget(stage_pools(cfg), cfg.ray_address)
     written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

@@ -112,19 +112,20 @@ class Evaluation:
             t0 = time.perf_counter()
             wr = self.refiner(self.before.w, w1, request(self.mapper, len(w1), change))
             out[f"mapper+{self.cfg.refine.steps}-critic-steps"] = self.judged(wr, change, sec + (time.perf_counter() - t0) / len(w1))
+        variants = [k for k in out if k.startswith(("mapper-", "mapper+"))]  # each gets its own matched baseline
         if len(change) == 1:
             (name, _), = change.items()
             b, alphas[f"{name}@{strength}"] = self.baseline(change, out["mapper"]["achieved"][name], max(out["mapper"]["latent_dist"], 1e-3))
-            for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:  # each variant gets its own matched baseline
+            for v in variants:
                 out[f"baseline@{v}"], _ = self.baseline(change, out[v]["achieved"][name], max(out[v]["latent_dist"], 1e-3))
         else:  # single-attribute steps added: matched to the one-pass mapper's singles, and to each variant's change per attribute
             b = self.summed_steps(change, {n: self.single_step(n, change[n], strength, alphas) for n in change})
-            for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:
+            for v in variants:
                 scale = max(out[v]["latent_dist"], 1e-3) / len(change) ** 0.5
                 out[f"baseline@{v}"] = self.summed_steps(change, {n: self.matched_step(n, out[v]["achieved"][n], scale) for n in change})
         out["baseline"] = b
         order = ["request", "strength", "mapper", "baseline"]
-        for v in [k for k in out if k.startswith(("mapper-", "mapper+"))]:  # each variant next to its matched baseline
+        for v in variants:  # each variant next to its matched baseline
             order += [v] + ([f"baseline@{v}"] if f"baseline@{v}" in out else [])
         return {k: out[k] for k in order}
 
