@@ -61,7 +61,10 @@ def shard_tasks(todo: list[int], res: StageResources, uri: str, layout: Any, enc
     through a writer actor."""
     args = dict(uri=uri, layout=layout, encode=encode, source=source, stage=stage, stage_kwargs=kwargs,
                 batch_size=res.batch_size, device=device_for(res.num_gpus))
-    return shard_items(todo).map_batches(ShardTask, fn_constructor_kwargs=args, batch_size=1, compute=ActorPoolStrategy(size=min(res.actors, max(1, len(todo)))),
+    # one shard in flight per actor: the first actor up would otherwise queue the next shard too, which a second
+    # actor starting a moment later could have taken (two 512-row shards ran one after the other on one actor)
+    pool = ActorPoolStrategy(size=min(res.actors, max(1, len(todo))), max_tasks_in_flight_per_actor=1)
+    return shard_items(todo).map_batches(ShardTask, fn_constructor_kwargs=args, batch_size=1, compute=pool,
                                          num_cpus=res.num_cpus, num_gpus=res.num_gpus or None)
 
 

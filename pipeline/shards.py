@@ -214,6 +214,10 @@ def concat_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 
+def num_rows(batch: dict[str, np.ndarray]) -> int:
+    return len(next(iter(batch.values()))) if batch else 0
+
+
 def stats_rows(written: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """What a writing stage emits: one row {shard, stats (JSON)} per shard it committed (run_to_end reads them)."""
     return {"shard": np.array([s["index"] for s in written], dtype=np.int64),
@@ -251,8 +255,8 @@ class ShardWriter:
 class ShardTask:
     """A whole chain for one shard in one actor call: the shard's input rows read where they lie
     (`source.rows(*layout.bounds(i))`), `stage` applied `batch_size` rows at a time, the shard encoded and committed by
-    this actor. For chains of one stage that every actor can hold (the mapper-only edit): no row crosses the object
-    store and every actor writes. Emits {"shard", "stats"} as ShardWriter does.
+    this actor. For chains whose models every actor can hold (the mapper-only edit, the dataset's --one-pool): no row
+    crosses the object store and every actor writes. Emits {"shard", "stats"} as ShardWriter does.
     """
 
     def __init__(self, uri: str, layout: Any, encode: Any, source: Any, stage: Any, stage_kwargs: dict[str, Any],
@@ -264,10 +268,10 @@ class ShardTask:
         written = []
         for shard in np.asarray(batch["index"]).tolist():
             rows = self.source.rows(*self.layout.bounds(shard))
-            n, bs = len(rows["position"]), self.batch_size
+            n, bs = num_rows(rows), self.batch_size
             parts = [self.stage({k: v[lo:lo + bs] for k, v in rows.items()}) for lo in range(0, n, bs)]
             out = concat_rows(parts)
-            got = len(out["position"]) if out else 0
+            got = num_rows(out)
             if got != self.layout.expected(shard):
                 raise RuntimeError(f"shard {shard}: {got} rows from its input, {self.layout.expected(shard)} expected")
             written.append(write_shard(self.store, shard, self.encode(out, shard), got, self.layout.bounds(shard)))

@@ -3,6 +3,8 @@ imports no torch (an idle task worker holding torch kept ~0.4 GB for the whole j
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -11,3 +13,11 @@ def expand_seed_ranges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ranges = zip(batch["seed_lo"].tolist(), batch["seed_hi"].tolist())
     seeds = [np.arange(lo, hi, dtype=np.int64) for lo, hi in ranges]
     return {"seed": np.concatenate(seeds) if seeds else np.zeros(0, np.int64)}
+
+
+@dataclass(frozen=True)
+class SeedRows:
+    """The dataset's input as a shard task reads it (pipeline/shards.py ShardTask): seeds [lo, hi) as rows."""
+
+    def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        return {"seed": np.arange(lo, hi, dtype=np.int64)}

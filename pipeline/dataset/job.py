@@ -16,7 +16,15 @@ from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
-from pipeline.sharded_job import actor_stage, committed, earlier_output, run_to_end, task_stage, write_shards
+from pipeline.sharded_job import (
+    actor_stage,
+    committed,
+    earlier_output,
+    run_to_end,
+    shard_tasks,
+    task_stage,
+    write_shards,
+)
 from pipeline.shards import ShardPlan, ShardSchema, dataset_shard_files
 from pipeline.storage import Store, absolute
 from stages.chain import Chain
@@ -25,7 +33,7 @@ from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
 from stages.latents import SampleLatents
 from stages.render import Render
-from stages.seeds import expand_seed_ranges
+from stages.seeds import SeedRows, expand_seed_ranges
 
 
 def for_workers(cfg: DatasetConfig) -> DatasetConfig:
@@ -50,17 +58,17 @@ def stage_pools(cfg: DatasetConfig) -> list[StageResources]:
 def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, framing: Any) -> ray.data.Dataset:
     """The whole chain, lazy (`cfg` as for_workers gives it): one row per written shard comes out of the writer."""
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
+    files = functools.partial(dataset_shard_files, schema=schema)
+    if cfg.one_pool:  # each actor holds every model and writes the shards it makes: no writer actor, no read task
+        return shard_tasks(shards, cfg.render, cfg.out, plan, files, SeedRows(), Chain, parts=row_stages(cfg, framing))
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = task_stage(ds, expand_seed_ranges, tasks=1)
     *models, (encode, encode_kwargs) = row_stages(cfg, framing)
-    if cfg.one_pool:
-        ds = actor_stage(ds, Chain, cfg.render, parts=[*models, (encode, encode_kwargs)])
-    else:
-        for (stage, kwargs), res in zip(models, stage_pools(cfg)):
-            ds = actor_stage(ds, stage, res, **kwargs)
-        ds = task_stage(ds, encode, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode_kwargs)
-    return write_shards(ds, cfg.out, plan, functools.partial(dataset_shard_files, schema=schema))
+    for (stage, kwargs), res in zip(models, stage_pools(cfg)):
+        ds = actor_stage(ds, stage, res, **kwargs)
+    ds = task_stage(ds, encode, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode_kwargs)
+    return write_shards(ds, cfg.out, plan, files)
 
 
 def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
@@ -127,7 +135,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
-        check_cpu_budget(stage_pools(cfg), cfg.ray_address)
+        check_cpu_budget(stage_pools(cfg), cfg.ray_address, tasks=0.0 if cfg.one_pool else 0.45)
     written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
