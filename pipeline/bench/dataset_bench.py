@@ -35,19 +35,18 @@ def pipeline_run(cfg: DatasetConfig) -> dict[str, float]:
     cluster where Ray is already up; peak memory covers both."""
     import ray
 
+    from pipeline.bench.ray_up import start_ray
     from pipeline.dataset.job import run_dataset
-    from pipeline.ray_env import init_ray
 
     shutil.rmtree(cfg.out, ignore_errors=True)
     ray.shutdown()
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
-        init_ray(None, Path(cfg.out).parent)
+        up = start_ray(Path(cfg.out).parent)
         t1 = time.perf_counter()
         run_dataset(cfg)
         wall = time.perf_counter() - t1
         ray.shutdown()
-    return {"rows_per_s": cfg.num_samples / wall, "wall_s": wall, "ray_start_s": t1 - t0,
+    return {"rows_per_s": cfg.num_samples / wall, "wall_s": wall, **up,
             "peak_rss_gib": mem.peak_bytes / 2**30, "peak_pss_gib": mem.peak_pss_bytes / 2**30}
 
 
@@ -61,9 +60,13 @@ def bench_dataset(n: int = 1024, out: str = "runs/bench/dataset") -> dict[str, A
     large = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "10n"), num_samples=10 * n))
     pool = StageResources(actors=2, num_cpus=0.5, batch_size=cfg.label.batch_size)  # both cores, the bare loop's batch
     one = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "n-one-pool"), one_pool=True, render=pool))
+    one_large = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "10n-one-pool"), num_samples=10 * n, one_pool=True, render=pool))
     return {"rows": {"n": n, "10n": 10 * n}, "bare_loop_rows_per_s": bare, "pipeline_n": small, "pipeline_10n": large,
-            "pipeline_n_one_pool": one, "ratio_one_pool_vs_bare_n": one["rows_per_s"] / bare,
+            "pipeline_n_one_pool": one, "pipeline_10n_one_pool": one_large, "ratio_one_pool_vs_bare_n": one["rows_per_s"] / bare,
+            "ratio_one_pool_vs_bare_10n": one_large["rows_per_s"] / bare,
             "ratio_pipeline_vs_bare_n": small["rows_per_s"] / bare, "ratio_pipeline_vs_bare_10n": large["rows_per_s"] / bare,
             "peak_memory_ratio_10n_vs_n": large["peak_rss_gib"] / small["peak_rss_gib"],
             "peak_pss_ratio_10n_vs_n": large["peak_pss_gib"] / small["peak_pss_gib"],
-            "note": "job wall time: actor start-up, every stage and shard writing up to the manifest, on a Ray started before it (ray_start_s); the bare loop writes nothing; one_pool: --one-pool with 2 actors holding every model"}
+            "note": "job wall time: actor start-up, every stage and shard writing up to the manifest, on a Ray started before it "
+                    "with Ray Data's helper actors up (ray_start_s, ray_data_start_s: pipeline/bench/ray_up.py); the bare loop writes "
+                    "nothing; one_pool: --one-pool with 2 actors, each holding every model and writing its shards"}
