@@ -48,10 +48,11 @@ class DatasetConfig:
     overwrite: bool = False  # delete an existing dataset at `out` first
     ray_address: str | None = None  # existing cluster; None = RAY_ADDRESS or a local Ray
     object_store_memory: int | None = None  # bytes for a local Ray's object store (default Ray's); a cluster's is its own
-    render: StageResources = field(default_factory=StageResources)
-    label: StageResources = field(default_factory=StageResources)
-    embed: StageResources = field(default_factory=lambda: StageResources(actors=1))
-    one_pool: bool = False  # every model stage and the encoding in one pool of --render.* actors, each holding every model: fewer processes to start on one machine; separate pools (default) give each stage its own GPUs and CPUs
+    one_pool: bool = True  # one pool of --pool.* actors, each holding every model and writing whole shards; --no-one-pool: a pool per stage (--render.*, --label.*, --embed.*), each stage its own CPUs and GPUs
+    pool: StageResources = field(default_factory=lambda: StageResources(actors=2))  # the one pool; 2 = both cores of a small machine
+    render: StageResources = field(default_factory=StageResources)  # per-stage pools (--no-one-pool): sampling and rendering
+    label: StageResources = field(default_factory=StageResources)  # per-stage pools: the attribute labelers
+    embed: StageResources = field(default_factory=StageResources)  # per-stage pools: the identity embedder
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -72,6 +73,8 @@ class DatasetConfig:
             raise ValueError(f"--shard-size must be >= 1, got {self.shard_size}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"--jpeg-quality must be in 1..100, got {self.jpeg_quality}")
+        if self.one_pool and any(r != StageResources() for r in (self.render, self.label, self.embed)):
+            raise ValueError("--render.*, --label.* and --embed.* size per-stage pools: add --no-one-pool, or size the one pool with --pool.*")
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide what a row contains: same identity => rows can be reused or extended."""
@@ -86,8 +89,7 @@ class DatasetConfig:
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # runs the whole system in seconds: tests and smoke runs
-    "tiny": {"num_samples": 48, "shard_size": 16, "render": StageResources(batch_size=8),
-             "label": StageResources(batch_size=8), "embed": StageResources(batch_size=8)},
+    "tiny": {"num_samples": 48, "shard_size": 16, "pool": StageResources(actors=2, batch_size=8)},
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pipeline.bench.memory import PeakMemory
-from pipeline.config import DatasetConfig, StageResources
+from pipeline.config import DatasetConfig
 from stages.chain import Chain
 
 
@@ -22,7 +22,7 @@ def bare_loop(cfg: DatasetConfig, n: int) -> float:
     from pipeline.dataset.job import row_stages
 
     steps = Chain(row_stages(cfg, open_generator(cfg.generator).framing))
-    bs = cfg.label.batch_size
+    bs = cfg.pool.batch_size
     t0 = time.perf_counter()
     for lo in range(0, n, bs):
         steps({"seed": np.arange(lo, min(lo + bs, n), dtype=np.int64)})
@@ -51,22 +51,20 @@ def pipeline_run(cfg: DatasetConfig) -> dict[str, float]:
 
 
 def bench_dataset(n: int = 1024, out: str = "runs/bench/dataset") -> dict[str, Any]:
-    """Job rows/s (actor start-up and shard writing included, Ray's start-up apart) vs the bare loop; peak memory
-    at N and 10N."""
+    """Job rows/s (actor start-up and shard writing included, Ray's start-up apart) vs the bare loop, for the default
+    one pool and for a pool per stage, at N and 10N rows; peak memory at N and 10N."""
     torch.set_num_threads(2)
     cfg = DatasetConfig(out=str(Path(out) / "n"), num_samples=n, overwrite=True)
     bare = bare_loop(cfg, n)
-    small = pipeline_run(cfg)
-    large = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "10n"), num_samples=10 * n))
-    pool = StageResources(actors=2, num_cpus=0.5, batch_size=cfg.label.batch_size)  # both cores, the bare loop's batch
-    one = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "n-one-pool"), one_pool=True, render=pool))
-    one_large = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / "10n-one-pool"), num_samples=10 * n, one_pool=True, render=pool))
-    return {"rows": {"n": n, "10n": 10 * n}, "bare_loop_rows_per_s": bare, "pipeline_n": small, "pipeline_10n": large,
-            "pipeline_n_one_pool": one, "pipeline_10n_one_pool": one_large, "ratio_one_pool_vs_bare_n": one["rows_per_s"] / bare,
-            "ratio_one_pool_vs_bare_10n": one_large["rows_per_s"] / bare,
-            "ratio_pipeline_vs_bare_n": small["rows_per_s"] / bare, "ratio_pipeline_vs_bare_10n": large["rows_per_s"] / bare,
-            "peak_memory_ratio_10n_vs_n": large["peak_rss_gib"] / small["peak_rss_gib"],
-            "peak_pss_ratio_10n_vs_n": large["peak_pss_gib"] / small["peak_pss_gib"],
+    runs = {}
+    for name, kw in (("", {}), ("per_stage_", {"one_pool": False})):
+        for size, rows in (("n", n), ("10n", 10 * n)):
+            runs[name + size] = pipeline_run(dataclasses.replace(cfg, out=str(Path(out) / (name + size)), num_samples=rows, **kw))
+    return {"rows": {"n": n, "10n": 10 * n}, "bare_loop_rows_per_s": bare, **{f"pipeline_{k}": v for k, v in runs.items()},
+            **{f"ratio_{k}_vs_bare": v["rows_per_s"] / bare for k, v in runs.items()},
+            "peak_memory_ratio_10n_vs_n": runs["10n"]["peak_rss_gib"] / runs["n"]["peak_rss_gib"],
+            "peak_pss_ratio_10n_vs_n": runs["10n"]["peak_pss_gib"] / runs["n"]["peak_pss_gib"],
             "note": "job wall time: actor start-up, every stage and shard writing up to the manifest, on a Ray started before it "
                     "with Ray Data's helper actors up (ray_start_s, ray_data_start_s: pipeline/bench/ray_up.py); the bare loop writes "
-                    "nothing; one_pool: --one-pool with 2 actors, each holding every model and writing its shards"}
+                    "nothing; the default: one pool of 2 actors, each holding every model and writing its shards; per_stage: "
+                    "--no-one-pool, a pool per model stage and one writer"}

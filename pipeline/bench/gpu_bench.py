@@ -51,7 +51,7 @@ def bench_gpu(rows: int = 1024, resolutions: tuple[int, ...] = (256, 1024), out:
         ckpt = save_rosinality(bench_generator(res, 1.0), Path(out) / f"stylegan2-config-f-{res}.pt")
         quarter = StageResources(actors=1, num_cpus=1.0, num_gpus=0.25, batch_size=16)  # four pools share the GPU
         cfg = DatasetConfig(generator=str(ckpt), out=str(Path(out) / f"ds-{res}"), num_samples=rows, shard_size=256,
-                            image_format="none", overwrite=True, render=quarter, label=quarter, embed=quarter)
+                            image_format="none", overwrite=True, one_pool=False, render=quarter, label=quarter, embed=quarter)
         bare = stage_rates(cfg, rows)
         job = pipeline_run(cfg)
         report["resolutions"][str(res)] = {"bare_images_per_s": bare, "job": job,

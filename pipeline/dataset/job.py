@@ -51,8 +51,8 @@ def row_stages(cfg: DatasetConfig, framing: Any) -> list[tuple[Any, dict[str, An
 
 
 def stage_pools(cfg: DatasetConfig) -> list[StageResources]:
-    """The actor pools the model stages run in: one for all (--one-pool), else one per model stage."""
-    return [cfg.render] if cfg.one_pool else [cfg.render, cfg.render, cfg.label, cfg.embed]
+    """The actor pools the model stages run in: one for all (the default), else one per model stage."""
+    return [cfg.pool] if cfg.one_pool else [cfg.render, cfg.render, cfg.label, cfg.embed]
 
 
 def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, framing: Any) -> ray.data.Dataset:
@@ -60,7 +60,7 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     files = functools.partial(dataset_shard_files, schema=schema)
     if cfg.one_pool:  # each actor holds every model and writes the shards it makes: no writer actor, no read task
-        return shard_tasks(shards, cfg.render, cfg.out, plan, files, SeedRows(), Chain, parts=row_stages(cfg, framing))
+        return shard_tasks(shards, cfg.pool, cfg.out, plan, files, SeedRows(), Chain, parts=row_stages(cfg, framing))
     items = [dict(zip(("seed_lo", "seed_hi"), plan.seeds(i))) for i in shards]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = task_stage(ds, expand_seed_ranges, tasks=1)

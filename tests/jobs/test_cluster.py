@@ -71,7 +71,7 @@ def chain(cluster, tmp_path_factory):
     """dataset then train, each a submitted job."""
     root = tmp_path_factory.mktemp("cluster")
     ds, run = root / "ds", root / "run"
-    console = submit(cluster, "dataset", "--preset", "tiny", "--num-samples", "32", "--render.actors", "2",
+    console = submit(cluster, "dataset", "--preset", "tiny", "--num-samples", "32", "--no-one-pool", "--render.actors", "2",
                      "--label.actors", "2", "--out", str(ds))
     stages = {k: v for k, v in actor_nodes(cluster).items() if k.startswith("MapWorker")}
     console += submit(cluster, "train", "--preset", "tiny", "--attributes", "smiling", "--dataset", str(ds), "--num-workers", "2",

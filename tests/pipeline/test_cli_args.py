@@ -24,8 +24,10 @@ def test_every_loss_weight_and_sampling_field_reaches_the_cli():
 def test_a_preset_seeds_the_defaults_and_flags_still_win():
     cfg = parse("train", ["--preset", "tiny", "--steps", "9"]).config
     assert cfg.steps == 9 and cfg.hidden == 64  # the tiny preset's width, the line's steps
-    stage = parse("dataset", ["--preset", "tiny", "--render.num-gpus", "0.5", "--label.actors", "2"]).config
-    assert (stage.render.num_gpus, stage.render.batch_size, stage.label.actors) == (0.5, 8, 2)
+    pool = parse("dataset", ["--preset", "tiny", "--pool.num-gpus", "0.5"]).config.pool
+    assert (pool.num_gpus, pool.batch_size, pool.actors) == (0.5, 8, 2)
+    stage = parse("dataset", ["--preset", "tiny", "--no-one-pool", "--render.num-gpus", "0.5", "--label.actors", "2"]).config
+    assert (stage.one_pool, stage.render.num_gpus, stage.label.actors) == (False, 0.5, 2)
 
 
 def test_comma_lists_keep_their_item_type():

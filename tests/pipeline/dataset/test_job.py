@@ -23,6 +23,8 @@ from tests.faults import command, find_worker, ray_processes_of, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[3]
+# the tiny preset in a pool per stage, as small batches as the tiny preset's one pool: a label actor to kill
+PER_STAGE = ("--preset", "tiny", "--no-one-pool", "--render.batch-size", "8", "--label.batch-size", "8", "--embed.batch-size", "8")
 
 
 def tiny(out: Path, **kw) -> DatasetConfig:
@@ -88,7 +90,7 @@ def test_determinism_across_batch_size_and_concurrency(ray_local, tmp_path, tiny
     from pipeline.dataset.job import run_dataset
 
     res = StageResources(actors=2, num_cpus=0.25, batch_size=5)  # 4 pools x 2 actors fit 4 logical CPUs
-    run_dataset(tiny(tmp_path / "b", num_samples=32, render=res, label=res, embed=res))
+    run_dataset(tiny(tmp_path / "b", num_samples=32, one_pool=False, render=res, label=res, embed=res))  # the tiny dataset: one pool
     same_rows(rows(tiny_dataset).iloc[:32], rows(tmp_path / "b"))
 
 
@@ -100,11 +102,10 @@ def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     np.testing.assert_allclose(np.stack(a["identity"]), np.stack(b["identity"]), atol=1e-3)
 
 
-def test_one_pool_writes_the_rows_separate_pools_write(ray_local, tmp_path, tiny_dataset):
+def test_one_pool_rows_do_not_depend_on_its_actors_or_batch_size(ray_local, tmp_path, tiny_dataset):
     from pipeline.dataset.job import run_dataset
 
-    one = StageResources(actors=2, num_cpus=0.5, batch_size=5)
-    m = run_dataset(tiny(tmp_path / "one", num_samples=32, one_pool=True, render=one))
+    m = run_dataset(tiny(tmp_path / "one", num_samples=32, pool=StageResources(actors=1, num_cpus=1.0, batch_size=5)))
     assert m["num_rows"] == 32 and m["config_hash"] == read_manifest(str(tiny_dataset))["config_hash"]  # a resource, not the rows' identity
     same_rows(rows(tiny_dataset).iloc[:32], rows(tmp_path / "one"))
 
@@ -115,7 +116,7 @@ def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninte
     missing shards, and the dataset equals an uninterrupted run, every seed once."""
     out = tmp_path / "killed"
     shards = lambda: len(list((out / "stats").glob("*.json")))  # noqa: E731
-    proc = command("dataset", "--preset", "tiny", "--out", str(out), "--num-samples", "64")
+    proc = command("dataset", *PER_STAGE, "--out", str(out), "--num-samples", "64")
     os.kill(find_worker(proc, "LabelAttributes", lambda: shards() >= 1, 240), signal.SIGKILL)
     wait_for(lambda: shards() >= 2, proc)  # the stage recovered: another shard committed after the kill
     assert proc.poll() is None and shards() < 4, "the run ended before its driver could be killed"
@@ -123,7 +124,7 @@ def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninte
     proc.wait()
     assert not (out / "manifest.json").exists()
     left = ray_processes_of(proc.pid)
-    done = command("dataset", "--preset", "tiny", "--out", str(out), "--num-samples", "64")
+    done = command("dataset", *PER_STAGE, "--out", str(out), "--num-samples", "64")
     stdout, stderr = done.communicate(timeout=300)
     assert done.returncode == 0, stderr[-2000:]
     survivors = ray_processes_of(proc.pid)
@@ -138,9 +139,25 @@ def test_a_killed_label_actor_then_a_killed_driver_and_the_rerun_match_an_uninte
     np.testing.assert_allclose(a["age"], b["age"], atol=1e-3)
 
 
+def test_a_killed_pool_actor_is_restarted_and_the_run_matches_an_uninterrupted_run(tmp_path, tiny_dataset):
+    """The default one pool loses an actor (killed by pid as soon as it is up): Ray starts it again, its shard is
+    retried, and every seed is written once, as in an uninterrupted run."""
+    out = tmp_path / "killed-pool"
+    proc = command("dataset", "--preset", "tiny", "--out", str(out), "--num-samples", "64")
+    os.kill(find_worker(proc, "ShardTask", lambda: True, 240), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert verify_manifest(str(out)) == []
+    b, a = rows(out), rows(tiny_dataset).iloc[:64]
+    assert b["seed"].tolist() == list(range(64))
+    np.testing.assert_array_equal(np.stack(a["w"]), np.stack(b["w"]))
+    np.testing.assert_allclose(a["age"], b["age"], atol=1e-3)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--labelers", "age-gender,beauty"], "unknown labeler 'beauty'"),
     (["--psi", "1.5"], "--psi must be in [0, 1]"),
+    (["--render.num-gpus", "1"], "add --no-one-pool"),
     (["--out", "/proc/version/sub"], "not writable"),
     (["--generator", "/nonexistent/ffhq.pkl"], "not found"),
     (["--generator", "GARBAGE"], "neither a torch checkpoint nor a pickle"),
