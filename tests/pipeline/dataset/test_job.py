@@ -202,6 +202,6 @@ def test_no_images_and_a_user_arcface_keep_latents_labels_and_identity(ray_local
 
 def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(ray_local, tmp_path, capsys):
     """An actor pool asking for GPUs a local Ray does not have would wait forever: refused before any work."""
-    rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--out", str(tmp_path / "gpu"), "--render.num-gpus", "64")
+    rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--out", str(tmp_path / "gpu"), "--pool.num-gpus", "64")
     assert rc == 2 and "GPUs but this machine's Ray has" in err and len(err.strip().splitlines()) == 1, err
     assert not list((tmp_path / "gpu").glob("stats/*"))  # no shard was started
