@@ -56,7 +56,8 @@ def stage_pools(cfg: DatasetConfig) -> list[StageResources]:
 
 
 def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, framing: Any) -> ray.data.Dataset:
-    """The whole chain, lazy (`cfg` as for_workers gives it): one row per written shard comes out of the writer."""
+    """The whole chain, lazy (`cfg` as for_workers gives it): one row per written shard comes out (of the shard tasks, or
+    of the writer that ends the per-stage pools)."""
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     files = functools.partial(dataset_shard_files, schema=schema)
     if cfg.one_pool:  # each actor holds every model and writes the shards it makes: no writer actor, no read task
