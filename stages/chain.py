@@ -1,5 +1,5 @@
-"""Several stages as one Ray Data transform: one actor holds all their models and a batch goes through them in
-process, so a job starts one pool of processes instead of one per stage."""
+"""Several stages as one: one process holds all their models and a batch goes through them in turn (the dataset's
+one pool, where each actor runs the chain over whole shards, and the bench's bare loop)."""
 
 from __future__ import annotations
 

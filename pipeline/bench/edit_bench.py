@@ -95,7 +95,7 @@ def bench_edit(mapper_dir: str | None, dataset: str, out: str = "runs/bench/edit
 
     root, ours = Path(out), not ray.is_initialized()  # a Ray already up (a test session's) is used and left up
     up = start_ray(root)
-    result: dict[str, Any] = {**(up if ours else {"ray_start_s": None, "ray_data_start_s": up["ray_data_start_s"]}), "batch": BATCH}
+    result: dict[str, Any] = {**up, "ray_start_s": up["ray_start_s"] if ours else None, "batch": BATCH}
     try:
         result.update({name: mapper_only(name, root) for name in SHAPES})
         if mapper_dir is not None:

@@ -72,7 +72,10 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     return write_shards(ds, cfg.out, plan, files)
 
 
-def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = 0.45) -> None:
+TASK_CPUS = 0.45  # what the per-stage chain's plain tasks (read, encode) hold beside its pools
+
+
+def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = TASK_CPUS) -> None:
     """Actor pools that ask for more CPUs or GPUs than Ray has wait forever, silently: say so up front."""
     asked = sum(r.actors * r.num_cpus for r in pools) + tasks
     gpus = sum(r.actors * r.num_gpus for r in pools)
@@ -136,7 +139,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
-        check_cpu_budget(stage_pools(cfg), cfg.ray_address, tasks=0.0 if cfg.one_pool else 0.45)
+        check_cpu_budget(stage_pools(cfg), cfg.ray_address, tasks=0.0 if cfg.one_pool else TASK_CPUS)
     written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)
