@@ -30,10 +30,11 @@ class ApplyMapper:
     @torch.inference_mode()
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w = torch.from_numpy(np.require(batch["w"], np.float32, ["C", "W"])).to(self.device)  # store views are read-only
-        bad = ~torch.isfinite(w.reshape(len(w), -1)).all(dim=1)
-        if bool(bad.any()):
+        if not bool(torch.isfinite(w.sum())):  # NaN and Inf survive a sum: one reduction, not a mask of every value (W+: 6 % of the stage)
+            bad = ~torch.isfinite(w.reshape(len(w), -1)).all(dim=1)  # exact (a sum of finite values can overflow)
             ids = batch["id"][bad.cpu().numpy()].tolist()
-            raise ValueError(f"{len(ids)} latents contain NaN or Inf (ids {ids[:10]})")
+            if ids:
+                raise ValueError(f"{len(ids)} latents contain NaN or Inf (ids {ids[:10]})")
         a = torch.from_numpy(np.stack([batch[f"src_{n}"] for n in self.names], axis=1).astype(np.float32)).to(self.device)
         v = len(self.deltas)
         out = {k: np.repeat(val, v, axis=0) for k, val in batch.items() if k != "w"}

@@ -20,9 +20,10 @@ from pipeline.edit.config import EditConfig
 
 BATCH = 4096
 ATTRS = ("young", "smiling", "male")
-# (latent shape, latents, rows per shard): 1 M W+ latents are 37 GB, past this machine's memory; shards that split
-# evenly over the two actors
-SHAPES = {"dcgan_z100": ((100,), 1_000_000, 65_536), "stylegan2_wplus_18x512": ((18, 512), 50_000, 2_048)}
+# (latent shape, latents, rows per shard): 1 M W+ latents are 37 GB, past this machine's memory; 16 equal shards, 8 per
+# actor (and 4 in the quarter-size job). 65 536-row shards left 1 M latents a 16 960-row last shard: one actor ran a
+# shard more than the other, ~1.3 s of the job's 18 s with the other core idle
+SHAPES = {"dcgan_z100": ((100,), 1_000_000, 62_500), "stylegan2_wplus_18x512": ((18, 512), 50_000, 3_125)}
 SMALL = 4  # the second job edits 1/SMALL of the latents: two sizes split the job's fixed cost from its rate
 
 
@@ -36,8 +37,9 @@ def synthetic_export(shape: tuple[int, ...], out: Path) -> str:
     return str(save_mapper(mapper, out, doc))
 
 
-def latents_file(mapper_dir: str, n: int, path: Path) -> Path:
-    """n random latents with a label column per mapper attribute: Parquet input the job reads as is."""
+def latents_file(mapper_dir: str, n: int, path: Path, group: int) -> Path:
+    """n random latents with a label column per mapper attribute, in row groups of `group` rows (a shard's, as this
+    project's shard writers write them): Parquet input the job's workers read where it lies."""
     mapper, _ = load_mapper(mapper_dir)
     size = mapper.cfg.latent_size
     g = np.random.default_rng(0)
@@ -45,7 +47,7 @@ def latents_file(mapper_dir: str, n: int, path: Path) -> Path:
             "w": pa.FixedSizeListArray.from_arrays(pa.array(g.standard_normal(n * size, dtype=np.float32)), size)}
     cols.update({a: pa.array(g.random(n, dtype=np.float32)) for a in mapper.cfg.attributes})
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(cols), path, row_group_size=65_536)  # as shard writers write; one 1 M-row group reads 3x slower
+    pq.write_table(pa.table(cols), path, row_group_size=group)
     return path
 
 
@@ -74,7 +76,7 @@ def _job(cfg: EditConfig) -> tuple[int, float]:
 def mapper_only(name: str, out: Path) -> dict[str, Any]:
     shape, n, shard = SHAPES[name]
     export = synthetic_export(shape, out / name / "export")
-    src = latents_file(export, n, out / name / "latents.parquet")
+    src = latents_file(export, n, out / name / "latents.parquet", shard)
     fast = StageResources(actors=2, num_cpus=0.5, batch_size=BATCH)
     cfg = EditConfig(mapper=export, latents=str(src), delta=("young=0.2",), out=str(out / name / "edits"), render=False,
                      relabel=False, webdataset=False, shard_size=shard, mapper_stage=fast)

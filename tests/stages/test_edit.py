@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
-from stages.edit import RefineEdits
+from models.editors.mapper import Mapper, MapperConfig, save_mapper
+from stages.edit import ApplyMapper, RefineEdits
 
 
 class ShiftBy:
@@ -27,3 +29,17 @@ def test_refine_sends_only_the_rows_that_asked_for_a_change_and_drops_the_origin
     (w0, w1, delta), = stage.refiner.calls
     assert torch.equal(w0, torch.from_numpy(w_src[[1, 3]])) and torch.allclose(delta, torch.tensor([[0.1, 0.0], [-0.2, 0.3]]))
     np.testing.assert_allclose(out["w"], [[0.5, 1.5], [2.6, 3.6], [4.5, 5.5], [6.6, 7.6]], rtol=1e-6)
+
+
+def test_apply_mapper_refuses_nonfinite_latents_by_id_and_passes_huge_finite_ones(tmp_path):
+    """The check is one sum per batch, exact only where the sum is not finite: huge finite latents whose sum overflows
+    pass, a NaN or an Inf is named by its row's id."""
+    export = save_mapper(Mapper(MapperConfig(latent_shape=(4,), attributes=("young",))), tmp_path / "m", {"generator_id": "g"})
+    stage = ApplyMapper(str(export), variants=[{"young": 0.1}])
+    w = np.full((5, 4), 3e38, np.float32)  # finite, but the batch's sum is inf
+    batch = {"id": np.arange(10, 15), "w": w, "src_young": np.zeros(5, np.float32)}
+    assert stage(dict(batch))["id"].tolist() == list(range(10, 15))
+    w = w.copy()
+    w[1, 2], w[3, 0] = np.nan, -np.inf
+    with pytest.raises(ValueError, match=r"2 latents contain NaN or Inf \(ids \[11, 13\]\)"):
+        stage({**batch, "w": w})
