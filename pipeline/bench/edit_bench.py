@@ -20,10 +20,11 @@ from pipeline.edit.config import EditConfig
 
 BATCH = 4096
 ATTRS = ("young", "smiling", "male")
-# (latent shape, latents, rows per shard): 1 M W+ latents are 37 GB, past this machine's memory; 16 equal shards, 8 per
-# actor (and 4 in the quarter-size job). 65 536-row shards left 1 M latents a 16 960-row last shard: one actor ran a
-# shard more than the other, ~1.3 s of the job's 18 s with the other core idle
-SHAPES = {"dcgan_z100": ((100,), 1_000_000, 62_500), "stylegan2_wplus_18x512": ((18, 512), 50_000, 3_125)}
+SHAPES = {"dcgan_z100": (100,), "stylegan2_wplus_18x512": (18, 512)}  # name -> latent shape
+# equal shards, 8 per actor (4 in the quarter-size job): 65 536-row shards left 1 M latents a 16 960-row last shard, and
+# one actor ran a shard more than the other, ~1.3 s of the job's 18 s with the other core idle
+SHARDS = 16
+BUFFER = 16  # batches of latents the bare loop holds and cycles through: 1 M W+ latents would be 37 GB
 SMALL = 4  # the second job edits 1/SMALL of the latents: two sizes split the job's fixed cost from its rate
 
 
@@ -52,14 +53,15 @@ def latents_file(mapper_dir: str, n: int, path: Path, group: int) -> Path:
 
 
 def bare_mapper_loop(mapper_dir: str, n: int, batch: int) -> float:
-    """Latents/s of the mapper alone on latents already in memory, all cores to torch."""
+    """Latents/s of the mapper alone over n latents already in memory (BUFFER batches, cycled), all cores to torch."""
     mapper, _ = load_mapper(mapper_dir)
-    k = len(mapper.cfg.attributes)
-    w, a, d = torch.randn(n, *mapper.cfg.latent_shape), torch.rand(n, k), torch.full((n, k), 0.1)
+    k, held = len(mapper.cfg.attributes), min(n, BUFFER * batch)
+    w, a, d = torch.randn(held, *mapper.cfg.latent_shape), torch.rand(held, k), torch.full((held, k), 0.1)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for lo in range(0, n, batch):
-            mapper(w[lo:lo + batch], a[lo:lo + batch], d[lo:lo + batch]).numpy()
+            i, m = lo % held, min(batch, n - lo)
+            mapper(w[i:i + m], a[i:i + m], d[i:i + m]).numpy()
     return n / (time.perf_counter() - t0)
 
 
@@ -73,8 +75,8 @@ def _job(cfg: EditConfig) -> tuple[int, float]:
     return m["num_rows"], time.perf_counter() - t0
 
 
-def mapper_only(name: str, out: Path) -> dict[str, Any]:
-    shape, n, shard = SHAPES[name]
+def mapper_only(name: str, n: int, out: Path) -> dict[str, Any]:
+    shape, shard = SHAPES[name], -(-n // SHARDS)
     export = synthetic_export(shape, out / name / "export")
     src = latents_file(export, n, out / name / "latents.parquet", shard)
     fast = StageResources(actors=2, num_cpus=0.5, batch_size=BATCH)
@@ -84,13 +86,14 @@ def mapper_only(name: str, out: Path) -> dict[str, Any]:
     small, small_secs = _job(dataclasses.replace(cfg, max_rows=n // SMALL))
     marginal = (rows - small) / max(secs - small_secs, 1e-9)  # rows/s once started: the slope between the two sizes
     bare = bare_mapper_loop(export, n, BATCH)
-    shutil.rmtree(out / name, ignore_errors=True)  # W+ input and output: 2 x 1.8 GB
+    shutil.rmtree(out / name, ignore_errors=True)  # 50 000 W+ latents: 1.8 GB in and 1.8 GB out
     return {"latents": n, "bare_mlp_latents_per_s": bare, "job_latents_per_s": rows / secs, "ratio_job_vs_bare": rows / secs / bare,
             "job_fixed_s": secs - rows / marginal, "job_marginal_latents_per_s": marginal, "ratio_marginal_vs_bare": marginal / bare}
 
 
-def bench_edit(mapper_dir: str | None, dataset: str, out: str = "runs/bench/edit") -> dict[str, Any]:
-    """Mapper-only jobs for both latent shapes; with a trained export, also the job that renders its edits."""
+def bench_edit(mapper_dir: str | None, dataset: str, latents: dict[str, int], out: str = "runs/bench/edit") -> dict[str, Any]:
+    """Mapper-only jobs on `latents[name]` latents of each shape in SHAPES; with a trained export, also the job that
+    renders its edits."""
     import ray
 
     from pipeline.bench.ray_up import start_ray
@@ -99,7 +102,7 @@ def bench_edit(mapper_dir: str | None, dataset: str, out: str = "runs/bench/edit
     up = start_ray(root)
     result: dict[str, Any] = {**up, "ray_start_s": up["ray_start_s"] if ours else None, "batch": BATCH}
     try:
-        result.update({name: mapper_only(name, root) for name in SHAPES})
+        result.update({name: mapper_only(name, n, root) for name, n in latents.items()})
         if mapper_dir is not None:
             rows, secs = _job(EditConfig(mapper=mapper_dir, dataset=dataset, delta=("young=0.2",), out=str(root / "with_rendering"),
                                          relabel=False, max_rows=2048))

@@ -25,7 +25,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     for suite in only:
         t0, runs = time.time(), []
         for i in range(cfg.repeats):
-            runs.append(_suite(suite, dataset, mapper))
+            runs.append(_suite(suite, cfg, dataset, mapper))
             print(f"{suite}: run {i + 1}/{cfg.repeats} done", flush=True)
             if runs[-1].get("available") is False:  # nothing was measured (the GPU suite without a GPU)
                 break
@@ -56,7 +56,7 @@ def median_of(values: list[Any]) -> tuple[Any, Any]:
     return first, None
 
 
-def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:
+def _suite(suite: str, cfg: BenchConfig, dataset: str, mapper: str | None) -> dict[str, Any]:
     if suite == "synthesis":
         from pipeline.bench.synthesis import bench_synthesis
 
@@ -72,7 +72,8 @@ def _suite(suite: str, dataset: str, mapper: str | None) -> dict[str, Any]:
     if suite == "edit":
         from pipeline.bench.edit_bench import bench_edit
 
-        return bench_edit(mapper, dataset)  # without a trained export: the mapper-only jobs
+        latents = {"dcgan_z100": cfg.dcgan_latents, "stylegan2_wplus_18x512": cfg.wplus_latents}
+        return bench_edit(mapper, dataset, latents)  # without a trained export: the mapper-only jobs
     if suite == "serve":
         from pipeline.bench.serve_bench import bench_serve
 

@@ -43,6 +43,8 @@ def test_repeated_runs_give_each_figure_its_median_and_range():
     assert out["range"]["inner"] == {"rows_per_s": [10.0, 30.0]} and out["repeats"] == 3 and out["runs"] == runs
     with pytest.raises(ValueError, match="--repeats must be >= 1"):
         BenchConfig(repeats=0)
+    with pytest.raises(ValueError, match="--wplus-latents must be >= 4"):
+        BenchConfig(wplus_latents=3)
 
 
 def test_peak_memory_sees_a_child_process_and_splits_shared_pages():
@@ -69,14 +71,13 @@ def test_peak_memory_sees_a_child_process_and_splits_shared_pages():
 
 
 @pytest.mark.slow
-def test_the_edit_bench_runs_both_mapper_shapes_without_a_trained_export(ray_local, tmp_path, monkeypatch):
+def test_the_edit_bench_runs_both_mapper_shapes_without_a_trained_export(ray_local, tmp_path):
     """Mapper-only edit jobs for the DCGAN's 100-d latents and for W+ (18x512, stored flat in Parquet) on random
     exports: every row written, a ratio against the bare loop for each, and the inputs removed afterwards. On the
     session's Ray, which the bench uses and leaves up (Ray Data in one process does not survive a shutdown)."""
     from pipeline.bench import edit_bench
 
-    monkeypatch.setattr(edit_bench, "SHAPES", {"dcgan_z100": ((100,), 6000, 4096), "stylegan2_wplus_18x512": ((18, 512), 600, 256)})
-    report = edit_bench.bench_edit(None, "no-dataset", out=str(tmp_path))
+    report = edit_bench.bench_edit(None, "no-dataset", {"dcgan_z100": 6000, "stylegan2_wplus_18x512": 600}, out=str(tmp_path))
     for name, n in (("dcgan_z100", 6000), ("stylegan2_wplus_18x512", 600)):
         assert report[name]["latents"] == n and 0 < report[name]["ratio_job_vs_bare"] < 10, report
         assert not (tmp_path / name).exists()  # the W+ input and edits are GBs at full size
