@@ -72,12 +72,13 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
     return write_shards(ds, cfg.out, plan, files)
 
 
-TASK_CPUS = 0.45  # what the per-stage chain's plain tasks (read, encode) hold beside its pools
+TASK_CPUS = 0.45  # what a per-stage chain's plain tasks (read, encode) hold beside its pools
 
 
-def check_cpu_budget(pools: list[StageResources], address: str | None, tasks: float = TASK_CPUS) -> None:
-    """Actor pools that ask for more CPUs or GPUs than Ray has wait forever, silently: say so up front."""
-    asked = sum(r.actors * r.num_cpus for r in pools) + tasks
+def check_cpu_budget(pools: list[StageResources], address: str | None, plain_tasks: bool) -> None:
+    """Actor pools that ask for more CPUs or GPUs than Ray has wait forever, silently: say so up front. A chain of
+    shard tasks (`plain_tasks` False) starts no plain tasks beside its pool, so nothing is held back for them."""
+    asked = sum(r.actors * r.num_cpus for r in pools) + (TASK_CPUS if plain_tasks else 0.0)
     gpus = sum(r.actors * r.num_gpus for r in pools)
     have = ray.cluster_resources()
     local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
@@ -139,7 +140,7 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)
-        check_cpu_budget(stage_pools(cfg), cfg.ray_address, tasks=0.0 if cfg.one_pool else TASK_CPUS)
+        check_cpu_budget(stage_pools(cfg), cfg.ray_address, plain_tasks=not cfg.one_pool)
     written = run_to_end(lambda shards: build_dataset(workers, shards, schema, framing), plan, done, "dataset")
     manifest = build_manifest(cfg, schema, ids, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

@@ -17,7 +17,7 @@ from models.open import labeler_class, open_generator
 from models.weights import fetch, sha256_file
 from pipeline import names
 from pipeline.config import to_jsonable
-from pipeline.dataset.job import TASK_CPUS, check_cpu_budget
+from pipeline.dataset.job import check_cpu_budget
 from pipeline.edit.config import EditConfig, for_mapper, variants
 from pipeline.eval.judge import export_labelers
 from pipeline.latent_io import load_latents, nonfinite_rows, parquet_layout
@@ -226,7 +226,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     pools = [cfg.mapper_stage] + ([cfg.refine_stage] if cfg.refine.steps else []) + ([cfg.render_stage, cfg.label_stage, cfg.label_stage] if not labeled else [])
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
-    check_cpu_budget(pools, cfg.ray_address, tasks=0.0 if mapper_only(cfg, labeled) else TASK_CPUS)  # shard tasks start no plain tasks
+    check_cpu_budget(pools, cfg.ray_address, plain_tasks=not mapper_only(cfg, labeled))
     written = run_to_end(lambda todo: build_edit(cfg, todo, source, labeled, generator, framing, labelers, layout, meta), layout, done, "edit")
     manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
     store.write_json(names.MANIFEST, manifest)

@@ -275,11 +275,13 @@ def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_
 
 def test_a_mapper_only_job_may_take_every_cpu_a_job_with_plain_tasks_may_not(tiny_data, tiny_mapper, tmp_path):
     """Shard tasks start no plain tasks beside their pool, so nothing is held back for them; a chain that renders
-    needs CPUs for its read and encode tasks, and a pool that takes all of Ray's is refused before any work."""
+    needs CPUs for its read and encode tasks: pools that fit Ray's CPUs only without them are refused before any
+    shard is made."""
     from pipeline.edit.job import run_edit
 
     every = StageResources(actors=2, num_cpus=2.0, batch_size=16)  # the session's Ray has 4 logical CPUs
     base = dict(mapper=tiny_mapper, dataset=tiny_data["dataset"], delta=("young=0.1",), relabel=False, mapper_stage=every, max_rows=16)
     assert run_edit(EditConfig(**base, out=str(tmp_path / "a"), render=False))["num_rows"] == 16
     with pytest.raises(ValueError, match="ask for .* CPUs but Ray has 4"):
-        run_edit(EditConfig(**base, out=str(tmp_path / "b"), render=True, render_stage=StageResources(actors=1, num_cpus=0.1)))
+        run_edit(EditConfig(**{**base, "mapper_stage": StageResources(actors=2, num_cpus=1.9)}, out=str(tmp_path / "b"), render=True,
+                            render_stage=StageResources(actors=1, num_cpus=0.1)))  # 3.9 CPUs in pools, 4.35 with the tasks
