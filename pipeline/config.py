@@ -15,6 +15,12 @@ IMAGE_FORMATS = ("png", "jpg", "none")
 LATENT_SPACES = ("w", "wplus")
 
 
+def check_out(out: str | None) -> None:
+    """An output given as "" (or blanks) would mean the working directory: refused, never resolved."""
+    if out is not None and not out.strip():
+        raise ValueError("--out is empty: give the output's own directory or URI")
+
+
 @dataclass(frozen=True)
 class StageResources:
     """Where a model stage runs: actors in its pool, CPUs/GPUs each, rows per batch."""
@@ -55,6 +61,7 @@ class DatasetConfig:
     embed: StageResources = field(default_factory=StageResources)  # per-stage pools: the identity embedder
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if self.num_samples < 1:
             raise ValueError(f"--num-samples must be >= 1, got {self.num_samples}")
         if self.seed_start < 0 or self.seed_start + self.num_samples > 2**63 - 1:

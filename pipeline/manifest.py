@@ -12,6 +12,12 @@ from pipeline.shards import ShardSchema
 from pipeline.storage import Store
 
 FORMAT = "latent2latent-dataset/1"
+EDITS_FORMAT = "latent2latent-edits/1"  # pipeline/edit/job.py writes it
+# what every reader of a manifest relies on, by format; each shard entry has SHARD_KEYS
+REQUIRED = {FORMAT: ("num_rows", "shards", "seeds", "latent_shape", "attributes", "generator_id", "config_hash"),
+            EDITS_FORMAT: ("num_rows", "shards", "latent_shape", "attributes", "generator_id", "config_hash")}
+SHARD_KEYS = {"index", "rows", "files"}
+FORMATS = {"dataset": FORMAT, "edit": EDITS_FORMAT}  # the manifest each sharded verb writes
 
 
 def build_manifest(cfg: DatasetConfig, schema: ShardSchema, ids: dict[str, Any], shards: list[dict]) -> dict[str, Any]:
@@ -40,8 +46,12 @@ def read_manifest(uri: str, formats: tuple[str, ...] = (FORMAT,)) -> dict[str, A
     if not store.exists(names.MANIFEST):
         raise ValueError(f"no dataset at {uri}: {names.MANIFEST} is missing (run `make dataset` first, or it is unfinished)")
     doc = store.read_json(names.MANIFEST)
-    if doc.get("format") not in formats:
+    if not isinstance(doc, dict) or doc.get("format") not in formats:
         raise ValueError(f"{uri}/{names.MANIFEST} is not a {' or '.join(formats)} manifest")
+    missing = [k for k in REQUIRED[doc["format"]] if k not in doc]
+    if missing or not isinstance(doc["shards"], list) or not all(isinstance(s, dict) and SHARD_KEYS <= s.keys() for s in doc["shards"]):
+        what = f"lacks {', '.join(map(repr, missing))}" if missing else "has malformed shard entries"
+        raise ValueError(f"{uri}/{names.MANIFEST} {what}: not a complete manifest of this project (re-run the command that wrote it)")
     return doc
 
 
@@ -74,13 +84,34 @@ def read_rows(uri: str, columns: list[str], every: int, held_out: bool | None, l
     return {c: table.column(c).to_numpy(zero_copy_only=False) for c in cols}
 
 
+def nonfinite_columns(table: Any) -> dict[str, int]:
+    """{column: rows with a NaN or Inf} over a table's float and (nested) float-list columns: latents, labels, embeddings."""
+    counts = {name: sum(_nonfinite_rows(chunk) for chunk in col.chunks) for name, col in zip(table.column_names, table.columns)}
+    return {name: n for name, n in counts.items() if n}
+
+
+def _nonfinite_rows(chunk: Any) -> int:
+    """Rows of one Arrow array holding a NaN or Inf: list levels are flattened, each value kept with its row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows, values = np.arange(len(chunk)), chunk
+    while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or pa.types.is_large_list(values.type):
+        rows, values = rows[pc.list_parent_indices(values).to_numpy()], pc.list_flatten(values)
+    if not pa.types.is_floating(values.type):
+        return 0
+    return len(np.unique(rows[~np.isfinite(values.to_numpy(zero_copy_only=False))]))
+
+
 def verify_manifest(uri: str) -> list[str]:
-    """Problems found re-reading every shard file (bytes, sha256, row counts); empty when all is well."""
+    """Problems found re-reading every shard file (bytes, sha256, row counts, NaN or Inf in a float column); empty
+    when all is well."""
     import io
 
     import pyarrow.parquet as pq
 
-    store, doc, problems = Store(uri), read_manifest(uri, (FORMAT, "latent2latent-edits/1")), []
+    store, doc, problems = Store(uri), read_manifest(uri, (FORMAT, EDITS_FORMAT)), []
     for shard in doc["shards"]:
         for kind, f in shard["files"].items():
             data = store.read_bytes(f["path"]) if store.exists(f["path"]) else None
@@ -90,6 +121,8 @@ def verify_manifest(uri: str) -> list[str]:
                 problems.append(f"{f['path']}: bytes or sha256 differ from the manifest")
             elif kind == "parquet" and pq.read_metadata(io.BytesIO(data)).num_rows != shard["rows"]:
                 problems.append(f"{f['path']}: row count differs from the manifest")
+            elif kind == "parquet":
+                problems += [f"{f['path']}: {n} rows hold NaN or Inf in {col!r}" for col, n in nonfinite_columns(pq.read_table(io.BytesIO(data))).items()]
     if sum(s["rows"] for s in doc["shards"]) != doc["num_rows"]:
         problems.append("shard rows do not add up to num_rows")
     return problems

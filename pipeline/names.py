@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 CONFIG = "config.json"  # written first: the resolved config, git revision, package versions
 LOG = "log.txt"  # append-only
 MANIFEST = "manifest.json"  # written last: what makes a dataset exist
+RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
 PARQUET_DIR, WDS_DIR, STATS_DIR = "parquet", "wds", "stats"
+RUN_FILES = (CONFIG, LOG, MANIFEST)  # what --overwrite may remove at the top of a run directory
+SHARD_DIRS = (PARQUET_DIR, WDS_DIR, STATS_DIR)  # ... and below it, only files named as shard_stem names them
+_SHARD_FILE = re.compile(r"shard-\d{6}\.(parquet|tar|json)(\.tmp-[0-9a-f]{8})?")
+_TMP = re.compile(r"\.tmp-[0-9a-f]{8}$")  # Store.write_atomic's temp suffix: a file a killed run left half-written
 
 
 def shard_stem(index: int) -> str:
@@ -28,3 +35,12 @@ def stats_path(index: int) -> str:
 def sample_key(seed: int) -> str:
     """WebDataset key of a row: no dots (they would split the key), zero-padded."""
     return f"{seed:012d}"
+
+
+def written_by_a_run(rel: str) -> bool:
+    """Whether a path below a run directory is one this project writes there (or a temp name of one): the only
+    files --overwrite removes, so a folder that also holds a user's files keeps them."""
+    top, _, rest = rel.partition("/")
+    if not rest:
+        return _TMP.sub("", top) in RUN_FILES or top.startswith(".write-probe-")
+    return top in SHARD_DIRS and "/" not in rest and bool(_SHARD_FILE.fullmatch(rest))

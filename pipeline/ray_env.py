@@ -9,14 +9,14 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline import names
 from pipeline.redact import RedactingFormatter
 
 _VERBOSE = False
-RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
 T = TypeVar("T")
 OWNER_ENV = "L2L_RAY_OWNER"  # "<driver pid>:<start time>", inherited by every process a local Ray starts
 
@@ -38,12 +38,28 @@ def quiet_ray_logs(log_dir: str | Path | None) -> None:
             if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
                 h.setLevel(logging.ERROR)
     if log_dir is not None and "://" not in str(log_dir):
-        path = (Path(log_dir) / RAY_LOG).resolve()
+        path = (Path(log_dir) / names.RAY_LOG).resolve()
         if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path) for h in logger.handlers):
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(path)
             handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logger.addHandler(handler)
+
+
+@contextlib.contextmanager
+def console_errors_held() -> Iterator[None]:
+    """Ray's console handlers print nothing in this block (but with -v): for one whose errors the caller re-raises as
+    one line of its own (Ray Data's file log keeps its copy)."""
+    handlers = [h for name in ("ray", "ray.data") for h in logging.getLogger(name).handlers
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)] if not _VERBOSE else []
+    levels = [h.level for h in handlers]
+    for h in handlers:
+        h.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for h, level in zip(handlers, levels):
+            h.setLevel(level)
 
 
 def all_pids() -> list[int]:
@@ -158,7 +174,8 @@ def init_ray(address: str | None, log_dir: str | Path | None = None, object_stor
         # the raylet otherwise starts workers for queued tasks that a warm worker then takes; it kills them idle
         # and starts more: in an edit job of 1 M latents, 9 of 19 workers booted (~1 s CPU each) and ran nothing
         os.environ.setdefault("RAY_enable_worker_prestart", "0")
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE, object_store_memory=object_store_memory)
+        # "local": a new Ray of this run's own; without it ray.init joins a `ray start` cluster this machine runs
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE, object_store_memory=object_store_memory)
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
 

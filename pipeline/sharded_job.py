@@ -7,8 +7,9 @@ shard a row goes to, each row's key, how many rows make a shard whole and the sh
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
@@ -16,8 +17,10 @@ from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
 from pipeline import names
 from pipeline.config import StageResources
+from pipeline.manifest import FORMATS, read_manifest
+from pipeline.overwrite import owned_files
 from pipeline.progress import Progress
-from pipeline.ray_env import device_for
+from pipeline.ray_env import console_errors_held, device_for
 from pipeline.shards import ShardTask, ShardWriter
 from pipeline.storage import Store
 
@@ -70,19 +73,20 @@ def shard_tasks(todo: list[int], res: StageResources, uri: str, layout: Any, enc
                                          num_cpus=res.num_cpus, num_gpus=res.num_gpus or None)
 
 
-def earlier_output(store: Store, overwrite: bool, identity_hash: str, different: Callable[[dict], str]) -> dict[str, Any] | None:
-    """What an earlier run left at this output: its manifest if it finished, None if nothing is there (or
-    `overwrite`, which clears it) or it stopped early; a one-line error, `different(its config file)`, if it was
-    made with another config."""
+def earlier_output(store: Store, overwrite: bool, identity_hash: str, different: Callable[[dict], str], kind: str) -> dict[str, Any] | None:
+    """What an earlier run left at this output: its manifest if it finished, None if nothing is there or it stopped
+    early; a one-line error, `different(its config file)`, if it was made with another config. With `overwrite`,
+    None once the folder is known to be an earlier `kind` output (else a one-line error): nothing is removed here,
+    the job clears it (pipeline/overwrite.py clear_earlier) once its own inputs checked out."""
     if overwrite:
-        store.delete_dir_contents()
+        owned_files(store, kind)
         return None
     if not store.exists(names.CONFIG):
         return None
     old = store.read_json(names.CONFIG)
     if old.get("config_hash") != identity_hash:
         raise ValueError(different(old))
-    return store.read_json(names.MANIFEST) if store.exists(names.MANIFEST) else None
+    return read_manifest(store.uri, (FORMATS[kind],)) if store.exists(names.MANIFEST) else None
 
 
 def committed(store: Store, layout: Any) -> dict[int, dict]:
@@ -98,13 +102,41 @@ def committed(store: Store, layout: Any) -> dict[int, dict]:
     return done
 
 
+@contextlib.contextmanager
+def refused_rows(what: str) -> Iterator[None]:
+    """A stage's ValueError (rows it refuses: NaN pixels, say) reaches the driver wrapped in Ray's task errors and
+    their tracebacks: re-raised as its own one line. The shards committed before it stay; the failed one is not
+    written."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.raise_original_map_exception = True  # else Ray Data wraps it in a UserCodeException that loses it on the way
+    try:
+        with console_errors_held():
+            yield
+    except Exception as e:
+        cause = stage_error(e)
+        if cause is None:
+            raise
+        raise ValueError(f"the {what} job stopped: {str(cause).splitlines()[0]}") from None
+
+
+def stage_error(e: BaseException) -> ValueError | None:
+    """The first plain ValueError a stage raised, found through Ray's wrappers (.cause) and Python's chain."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ValueError) and not isinstance(e, ray.exceptions.RayError):
+            return e
+        e = getattr(e, "cause", None) or e.__cause__ or e.__context__
+    return None
+
+
 def run_to_end(build: Callable[[list[int]], ray.data.Dataset], layout: Any, done: dict[int, dict], what: str) -> int:
     """Build the chain for the shards not in `done` (none left: nothing is built, Ray is not started), pull it
     through with one progress line over rows and add each committed shard's stats to `done`; returns the rows
     written; a one-line error if a shard is still missing at the end."""
     todo, shards, written = [i for i in layout.indices() if i not in done], len(layout.indices()), 0
     if todo:
-        with Progress(sum(layout.expected(i) for i in todo), what, "row") as bar:
+        with Progress(sum(layout.expected(i) for i in todo), what, "row") as bar, refused_rows(what):
             for batch in build(todo).iter_batches(batch_size=None, batch_format="numpy"):
                 for s in batch["stats"]:
                     stats = json.loads(s)

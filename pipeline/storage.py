@@ -50,7 +50,11 @@ class Store:
             return f.read()
 
     def read_json(self, rel: str) -> Any:
-        return json.loads(self.read_bytes(rel))
+        """The parsed file; a one-line ValueError naming it if it is not JSON (a file cut short, or not ours)."""
+        try:
+            return json.loads(self.read_bytes(rel))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{self.path(rel)} is not valid JSON (cut short, or not written by this project): {e}") from None
 
     def write_atomic(self, rel: str, data: bytes) -> dict[str, Any]:
         """Write to a temp name then rename: readers never see half a file. Returns bytes + sha256."""
@@ -78,9 +82,22 @@ class Store:
         sel = pafs.FileSelector(self.path(rel), allow_not_found=True)
         return sorted(i.base_name for i in fs.get_file_info(sel) if i.type == pafs.FileType.File)
 
-    def delete_dir_contents(self) -> None:
+    def tree(self) -> list[str]:
+        """Every file below the root, as relative paths (empty if the root does not exist)."""
         fs, _ = self.fs_root
-        fs.delete_dir_contents(self.path(), missing_dir_ok=True)
+        root = self.path().rstrip("/") + "/"
+        sel = pafs.FileSelector(self.path(), recursive=True, allow_not_found=True)
+        return sorted(i.path[len(root):] for i in fs.get_file_info(sel) if i.type != pafs.FileType.Directory)
+
+    def delete_files(self, rels: list[str]) -> None:
+        """Remove these files, then any of their folders left empty (object stores have none to remove)."""
+        fs, _ = self.fs_root
+        for rel in rels:
+            fs.delete_file(self.path(rel))
+        for d in sorted({r.rsplit("/", 1)[0] for r in rels if "/" in r}, reverse=True):
+            if not fs.get_file_info(pafs.FileSelector(self.path(d), allow_not_found=True)):
+                with contextlib.suppress(OSError):
+                    fs.delete_dir(self.path(d))
 
     def check_writable(self) -> None:
         """Fail before any work if the output cannot be written (one-line error). Leaves nothing behind: the

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from models.editors.mapper import load_mapper
+from stages.finite import refuse_nonfinite
 
 
 class ApplyMapper:
@@ -43,6 +44,7 @@ class ApplyMapper:
         edited = self.mapper(w_rep, a_rep, delta)
         if self.any_still:
             edited = torch.where((delta == 0).all(dim=1).view(-1, *([1] * (w.ndim - 1))), w_rep, edited)
+        refuse_nonfinite("the mapper gave edited latents with", edited, out["id"])
         out["w"] = edited.cpu().numpy()
         if self.keep_source:
             out["w_src"] = w_rep.cpu().numpy()
@@ -68,7 +70,8 @@ class RefineEdits:
         out = {k: v for k, v in batch.items() if k != "w_src"}
         if bool(asked.any()):
             w1[asked] = self.refiner(w0[asked], w1[asked], delta[asked])
-        out["w"] = w1.cpu().numpy()
+        refuse_nonfinite("the critic steps gave edited latents with", w1.detach(), batch["id"])
+        out["w"] = w1.detach().cpu().numpy()
         return out
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from models.open import open_generator
+from stages.finite import refuse_nonfinite
 
 
 def seed_z(seeds: np.ndarray, z_dim: int) -> np.ndarray:
@@ -25,6 +26,7 @@ class SampleLatents:
         z = seed_z(batch["seed"], self.gen.z_dim)
         # one row at a time keeps w bit-identical whatever the batch size (gemv vs gemm rounding)
         w = torch.cat([self.gen.mapping(torch.from_numpy(row[None]).to(self.device), self.psi) for row in z])
+        refuse_nonfinite("the generator's mapping gave latents with", w, batch["seed"])
         if self.wplus:
             w = w.unsqueeze(1).expand(-1, self.gen.num_ws, -1)
         return {**batch, "z": z, "w": w.float().cpu().numpy()}

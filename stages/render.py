@@ -6,10 +6,12 @@ import numpy as np
 import torch
 
 from models.open import open_generator
+from stages.finite import refuse_nonfinite
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] NCHW float -> [0, 255] NHWC uint8."""
+def to_uint8(images: torch.Tensor, ids: np.ndarray | None = None) -> np.ndarray:
+    """[-1, 1] NCHW float -> [0, 255] NHWC uint8; NaN or Inf pixels (cast, they would be black) are refused."""
+    refuse_nonfinite("the generator rendered", images, ids)
     x = (images.clamp(-1, 1) + 1) * 127.5
     return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
@@ -32,4 +34,9 @@ class Render:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ws = torch.from_numpy(np.ascontiguousarray(batch["w"])).to(self.device)
         images = self.gen.synthesis(ws, noise_mode=self.noise_mode)
-        return {**batch, "image": to_uint8(images)}
+        return {**batch, "image": to_uint8(images, row_ids(batch))}
+
+
+def row_ids(batch: dict[str, np.ndarray]) -> np.ndarray | None:
+    """How a batch names its rows in messages: dataset rows by seed, edit rows by id."""
+    return batch.get("seed", batch.get("id"))

@@ -14,6 +14,7 @@ from models.open import ARCFACE, open_embedder, open_generator, open_labeler
 from pipeline import names
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
+from pipeline.overwrite import clear_earlier
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
 from pipeline.runinfo import run_header
 from pipeline.sharded_job import (
@@ -110,7 +111,7 @@ def finished_dataset(cfg: DatasetConfig, store: Store) -> dict[str, Any] | None:
         diff = {k: (old["config"].get(k), v) for k, v in cfg.identity().items() if old["config"].get(k) != _plain(v)}
         return f"{cfg.out} holds a dataset written with a different config {diff}; pass --overwrite or another --out"
 
-    manifest = earlier_output(store, cfg.overwrite, cfg.identity_hash(), different)
+    manifest = earlier_output(store, cfg.overwrite, cfg.identity_hash(), different, "dataset")
     if manifest is None:
         return None
     if manifest["num_rows"] > cfg.num_samples:
@@ -132,11 +133,13 @@ def run_dataset(cfg: DatasetConfig) -> dict[str, Any]:
         return finished
     workers = for_workers(cfg)
     schema, ids, framing = off_driver(describe, workers, address=cfg.ray_address, log_dir=cfg.out)
+    removed = clear_earlier(store, "dataset") if cfg.overwrite else 0  # only now: every input checked out
     store.write_json(names.CONFIG, run_header("dataset", cfg, config_hash=cfg.identity_hash(), **ids))
     plan = ShardPlan(cfg.seed_start, cfg.num_samples, cfg.shard_size)
     done = committed(store, plan)
     todo = [i for i in plan.indices() if i not in done]
-    store.append_text(names.LOG, f"{time.strftime('%F %T')} start: {len(todo)} of {plan.count} shards to write")
+    cleared = f" (--overwrite removed {removed} files of an earlier dataset)" if removed else ""
+    store.append_text(names.LOG, f"{time.strftime('%F %T')} start: {len(todo)} of {plan.count} shards to write{cleared}")
     t0 = time.time()
     if todo:
         init_ray(cfg.ray_address, cfg.out, cfg.object_store_memory)

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import IMAGE_FORMATS, StageResources, config_hash
+from models.attributes import CATALOG
+from pipeline.config import IMAGE_FORMATS, StageResources, check_out, config_hash
 from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
 
 
@@ -43,6 +44,7 @@ class EditConfig:
     def __post_init__(self) -> None:
         if not self.mapper:
             raise ValueError("--mapper is empty: give a mapper export directory")
+        check_out(self.out)
         if self.dataset is not None and self.latents is not None:
             raise ValueError("give one of --dataset or --latents, not both")
         if self.image_format not in IMAGE_FORMATS:
@@ -88,10 +90,25 @@ def parse_changes(items: tuple[str, ...] | list[str]) -> dict[str, float]:
     for item in items:
         name, value = _pair(item)
         try:
-            out[name] = float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"cannot parse change {item!r}: {value!r} is not a number") from None
+        try:
+            out[name] = check_change(name, number)
+        except ValueError as e:
+            raise ValueError(f"change {item!r} refused: {e}") from None
     return out
+
+
+def check_change(name: str, value: float) -> float:
+    """A requested change that is finite and no wider than the attribute's whole range (a catalog attribute: others
+    are refused by name where the mapper's attributes are known)."""
+    if not np.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    spec = CATALOG.get(name)
+    if spec is not None and abs(value) > spec.high - spec.low:
+        raise ValueError(f"{value:g} is beyond {name}'s whole range [{spec.low:g}, {spec.high:g}] ({spec.unit})")
+    return value
 
 
 def parse_variants(delta: tuple[str, ...], sweep: str | None, shown: str | None = None) -> list[dict[str, float]]:
@@ -107,6 +124,11 @@ def parse_variants(delta: tuple[str, ...], sweep: str | None, shown: str | None 
         raise ValueError(f"cannot parse --sweep {shown or sweep!r}: expected [attribute=]start:stop:count") from None
     if len(values) < 1:
         raise ValueError(f"--sweep {shown or sweep!r} has no strengths")
+    for v in (values[0], values[-1]):
+        try:
+            check_change(name, float(v))
+        except ValueError as e:
+            raise ValueError(f"--sweep {shown or sweep!r}: {e}") from None
     return [{**base, name: float(round(v, 6))} for v in values]
 
 

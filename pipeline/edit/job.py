@@ -21,7 +21,8 @@ from pipeline.dataset.job import check_cpu_budget
 from pipeline.edit.config import EditConfig, for_mapper, variants
 from pipeline.eval.judge import export_labelers
 from pipeline.latent_io import load_latents, nonfinite_rows, parquet_layout
-from pipeline.manifest import read_manifest
+from pipeline.manifest import EDITS_FORMAT, read_manifest
+from pipeline.overwrite import clear_earlier
 from pipeline.ray_env import init_ray, object_store_report, off_driver, one_machine, store_line
 from pipeline.runinfo import run_header
 from pipeline.sharded_job import (
@@ -43,7 +44,7 @@ from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
 from stages.render import Render
 
-FORMAT = "latent2latent-edits/1"
+FORMAT = EDITS_FORMAT
 READ_CHUNK = 1024  # input rows per block when stages follow the read (a shard can be larger)
 
 
@@ -201,7 +202,7 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     store = Store(cfg.out)
     store.check_writable()
     finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(),
-                              lambda _: f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out")
+                              lambda _: f"{cfg.out} holds edits made with a different config; pass --overwrite or another --out", "edit")
     if finished is not None:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
@@ -219,6 +220,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
             "image_format": cfg.image_format, "all_attributes": all_attrs}
     counts = np.bincount(positions // cfg.shard_size, minlength=int(positions.max() // cfg.shard_size + 1) if len(positions) else 0)
     layout = EditLayout(cfg.shard_size, tuple(int(c) for c in counts), len(vs))
+    if cfg.overwrite:  # only now: the mapper, the latents and the generator checked out
+        clear_earlier(store, "edit")
     store.write_json(names.CONFIG, run_header("edit", cfg, config_hash=cfg.identity_hash(), **{k: v for k, v in meta.items() if k != "all_attributes"}))
     done = committed(store, layout)
     todo = [i for i in layout.indices() if i not in done]

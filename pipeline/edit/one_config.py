@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.config import check_out
 from pipeline.edit.config import parse_changes
 from pipeline.edit.refine_config import RefineConfig
 
@@ -21,6 +22,7 @@ class EditOneConfig:
     refine: RefineConfig = field(default_factory=RefineConfig)  # then optional critic steps (--refine.steps k; ~1 s a face on CPU)
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if self.passes < 1:
             raise ValueError(f"--passes must be >= 1, got {self.passes}")
         if not parse_changes(self.delta):  # also: unparsable changes are an error here, before any model loads

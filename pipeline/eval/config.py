@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.config import check_out
 from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
 
 
@@ -30,6 +31,7 @@ class EvalConfig:
     dlib_rows: int = 32  # faces scored by the second identity embedder (dlib is slow on CPU)
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if not self.mapper:
             raise ValueError("--mapper is empty: give a mapper export directory")
         if self.pairs not in ("first", "all", "none"):

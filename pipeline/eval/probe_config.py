@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.config import check_out
 from pipeline.train.config import TrainConfig
 
 
@@ -28,6 +29,7 @@ class ProbeConfig:
     out: str | None = None  # default: runs/probe-<attributes>-<config hash>
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if self.test_rows < 2 or not self.train_sizes or min(self.train_sizes) < 2:
             raise ValueError("probe needs --test-rows >= 2 and training sizes >= 2")
         if max(self.train_sizes) + self.test_rows > self.samples:

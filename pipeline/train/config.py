@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config import config_hash
+from pipeline.config import check_out, config_hash
 
 OBJECTIVES = ("image", "latent")
 LATENT_SOURCES = ("prior", "dataset")
@@ -81,6 +81,7 @@ class TrainConfig:
     delta: DeltaSampling = field(default_factory=DeltaSampling)
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if self.latents not in LATENT_SOURCES:
             raise ValueError(f"unknown --latents {self.latents!r} (choose from {', '.join(LATENT_SOURCES)})")
         if not 0 <= self.critic_floor <= 1:
@@ -123,6 +124,7 @@ class RegressorTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_out(self.out)
         if min(self.epochs, self.batch_size, self.num_workers, self.feature_actors) < 1:
             raise ValueError(f"invalid regressor training config {self}")
 

@@ -34,17 +34,22 @@ def test_committed_skips_empty_edit_shards_and_checks_row_counts(tmp_path):
     assert sorted(committed(store, EditLayout(size=8, counts=(3, 0, 5), variants=3))) == []  # other row counts
 
 
-def test_earlier_output_resumes_refuses_or_clears(tmp_path):
+def test_earlier_output_resumes_refuses_or_leaves_overwrite_to_the_job(tmp_path):
     store = Store(str(tmp_path))
     different = lambda old: f"made with {old['config_hash']}"  # noqa: E731
-    assert earlier_output(store, False, "abc", different) is None  # nothing there
-    store.write_json(names.CONFIG, {"config_hash": "abc"})
-    assert earlier_output(store, False, "abc", different) is None  # started, not finished: resume
+    assert earlier_output(store, False, "abc", different, "dataset") is None  # nothing there
+    store.write_json(names.CONFIG, {"kind": "dataset", "config_hash": "abc"})
+    assert earlier_output(store, False, "abc", different, "dataset") is None  # started, not finished: resume
     with pytest.raises(ValueError, match="^made with abc$"):
-        earlier_output(store, False, "xyz", different)
-    store.write_json(names.MANIFEST, {"num_rows": 3})
-    assert earlier_output(store, False, "abc", different) == {"num_rows": 3}
-    assert earlier_output(store, True, "xyz", different) is None and not store.exists(names.CONFIG)  # --overwrite clears
+        earlier_output(store, False, "xyz", different, "dataset")
+    manifest = {"format": "latent2latent-dataset/1", "num_rows": 0, "shards": [], "seeds": [0, 0], "latent_shape": [1],
+                "attributes": [], "generator_id": "g", "config_hash": "abc"}
+    store.write_json(names.MANIFEST, manifest)
+    assert earlier_output(store, False, "abc", different, "dataset") == manifest
+    # --overwrite: only checked to be an earlier dataset here; the job removes it once its inputs checked out
+    assert earlier_output(store, True, "xyz", different, "dataset") is None and store.exists(names.MANIFEST)
+    with pytest.raises(ValueError, match="not an earlier `edit` output"):
+        earlier_output(store, True, "xyz", different, "edit")
 
 
 def test_run_to_end_builds_nothing_when_every_shard_is_written(tmp_path):

@@ -34,11 +34,14 @@ def test_refine_sends_only_the_rows_that_asked_for_a_change_and_drops_the_origin
 def test_apply_mapper_refuses_nonfinite_latents_by_id_and_passes_huge_finite_ones(tmp_path):
     """The check is one sum per batch, exact only where the sum is not finite: huge finite latents whose sum overflows
     pass, a NaN or an Inf is named by its row's id."""
-    export = save_mapper(Mapper(MapperConfig(latent_shape=(4,), attributes=("young",))), tmp_path / "m", {"generator_id": "g"})
+    torch.manual_seed(0)
+    export = save_mapper(Mapper(MapperConfig(latent_shape=(64,), attributes=("young",))), tmp_path / "m", {"generator_id": "g"})
     stage = ApplyMapper(str(export), variants=[{"young": 0.1}])
-    w = np.full((5, 4), 3e38, np.float32)  # finite, but the batch's sum is inf
+    w = np.full((5, 64), 1e37, np.float32)  # finite, but the batch's sum is inf (and so is its edits')
     batch = {"id": np.arange(10, 15), "w": w, "src_young": np.zeros(5, np.float32)}
     assert stage(dict(batch))["id"].tolist() == list(range(10, 15))
+    with pytest.raises(ValueError, match=r"the mapper gave edited latents with NaN or Inf for 5 rows \(ids \[10, 11, 12, 13, 14\]\)"):
+        stage({**batch, "w": np.full((5, 64), 3e38, np.float32)})  # finite latents whose edits overflow: not written
     w = w.copy()
     w[1, 2], w[3, 0] = np.nan, -np.inf
     with pytest.raises(ValueError, match=r"2 latents contain NaN or Inf \(ids \[11, 13\]\)"):

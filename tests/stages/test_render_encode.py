@@ -15,6 +15,14 @@ def test_uint8_round_trip():
     assert (back - x).abs().max() <= 1 / 127.5
 
 
+def test_nan_or_inf_pixels_are_refused_by_row_not_cast_to_black():
+    x = torch.zeros(4, 3, 8, 8)
+    x[1, 0, 2, 2], x[3, 2, 0, 0] = float("nan"), float("inf")
+    with pytest.raises(ValueError, match=r"NaN or Inf for 2 rows \(ids \[11, 13\]\)"):
+        to_uint8(x, np.array([10, 11, 12, 13]))
+    assert to_uint8(torch.full((1, 3, 2, 2), 1e30)).max() == 255  # huge but finite: clamped, as before
+
+
 def test_from_uint8_rejects_wrong_shape():
     with pytest.raises(ValueError, match="uint8 images of shape"):
         from_uint8(np.zeros((2, 3, 8, 8), np.uint8))

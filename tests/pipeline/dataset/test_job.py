@@ -205,3 +205,28 @@ def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(ray_local, tmp_pa
     rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--out", str(tmp_path / "gpu"), "--pool.num-gpus", "64")
     assert rc == 2 and "GPUs but this machine's Ray has" in err and len(err.strip().splitlines()) == 1, err
     assert not list((tmp_path / "gpu").glob("stats/*"))  # no shard was started
+
+
+def overflowing(path: Path, where: str) -> Path:
+    """The reference StyleGAN2 checkpoint with finite weights that overflow float32 when run: "mapping" (two style
+    layers x1e35: w is Inf) or "pixels" (every to_rgb bias 3e38: their sum is Inf). Loading cannot see it."""
+    import torch
+
+    g = torch.load(REPO / "tests" / "data" / "stylegan2-rosinality-32" / "checkpoint.pt", weights_only=True)["g_ema"]
+    hit = (lambda k: k in ("style.1.weight", "style.2.weight")) if where == "mapping" else (lambda k: k.startswith("to_rgb") and k.endswith(".bias"))
+    torch.save({"g_ema": {k: (v * 1e35 if where == "mapping" else torch.full_like(v, 3e38)) if hit(k) else v for k, v in g.items()}}, path)
+    return path
+
+
+@pytest.mark.parametrize("where, pools, message", [
+    ("pixels", [], "the generator rendered NaN or Inf for 8 rows (ids [0, 1, 2, 3, 4, 5, 6, 7])"),
+    ("mapping", ["--no-one-pool"], "the generator's mapping gave latents with NaN or Inf for 8 rows (ids [0, 1, 2, 3, 4, 5, 6, 7])"),
+])
+def test_a_generator_that_makes_nan_fails_its_shard_in_one_line_and_writes_none(where, pools, message, ray_local, tmp_path, capsys):
+    """Cast to uint8, NaN pixels are black faces that verify as OK: the stage refuses them, in either chain."""
+    out = tmp_path / "ds"
+    rc, err = run_main(capsys, "dataset", "--preset", "tiny", "--num-samples", "8", *pools, "--generator",
+                       str(overflowing(tmp_path / "g.pt", where)), "--out", str(out))
+    errors = [x for x in err.splitlines() if not x.startswith("dataset:")]  # the progress line ends at 0 %
+    assert rc == 2 and errors == [f"error: the dataset job stopped: {message}: nothing of them was written"], err
+    assert not (out / "manifest.json").exists() and not list(out.glob("stats/*")) and not list(out.glob("parquet/*"))

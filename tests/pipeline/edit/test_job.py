@@ -285,3 +285,21 @@ def test_a_mapper_only_job_may_take_every_cpu_a_job_with_plain_tasks_may_not(tin
     with pytest.raises(ValueError, match="ask for .* CPUs but Ray has 4"):
         run_edit(EditConfig(**{**base, "mapper_stage": StageResources(actors=2, num_cpus=1.9)}, out=str(tmp_path / "b"), render=True,
                             render_stage=StageResources(actors=1, num_cpus=0.1)))  # 3.9 CPUs in pools, 4.35 with the tasks
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--delta", "smiling=nan"], "change 'smiling=nan' refused: nan is not a finite number"),
+    (["--delta", "smiling=inf"], "change 'smiling=inf' refused: inf is not a finite number"),
+    (["--delta", "smiling=5"], "change 'smiling=5' refused: 5 is beyond smiling's whole range [0, 1] (probability)"),
+    (["--delta", "age=-90"], "-90 is beyond age's whole range [0, 80] (years)"),
+    (["--sweep", "smiling=-2:2:5"], "--sweep 'smiling=-2:2:5': -2 is beyond smiling's whole range"),
+    (["--sweep", "young=nan:0.3:3"], "nan is not a finite number"),
+])
+def test_changes_that_are_not_finite_or_wider_than_the_range_are_refused_before_work(args, message, tmp_path, capsys):
+    """NaN wrote all-NaN latents; 5x the range was accepted: refused as the command is parsed, for edit and edit-one."""
+    rc, err = run_main(capsys, "edit", "--mapper", "m", *args, "--out", str(tmp_path / "e"))
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    if args[0] == "--delta":
+        rc, err = run_main(capsys, "edit-one", "--mapper", "m", "--seed", "3", *args)
+        assert rc == 2 and message in err, err
+    assert not (tmp_path / "e").exists()
