@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import re
+import select
 import signal
 import sys
 import time
@@ -140,11 +141,44 @@ def reap_orphans() -> list[int]:
     tagged = []
     for pid, owner in processes_with_env(OWNER_ENV).items():
         driver, _, start = owner.partition(":")
-        if driver.isdigit() and _start_time(int(driver)) != start:
+        if driver.isdigit() and _gone(int(driver), start):
             tagged.append(pid)
     orphans = with_their_sessions(tagged)
     stop_processes(orphans)
     return orphans
+
+
+def _gone(pid: int, start: str) -> bool:
+    """The process `pid` that started at `start` has exited (a zombie counts: it runs nothing)."""
+    return _start_time(pid) != start or stat_field(pid, 3) == "Z"
+
+
+def watch_driver(driver: int, start: str, session: str) -> None:
+    """The watchdog's whole life (a process of its own): wait for the driver to end, however it ends, then stop
+    what its local Ray left (Ray's agents outlive a kill -9 of the driver by about a minute)."""
+    with contextlib.suppress(OSError, AttributeError):  # pidfd (Linux 5.3+): woken by the exit, no polling
+        fd = os.pidfd_open(driver)
+        if not _gone(driver, start):  # the pid is still the driver's: no reused pid is watched
+            select.select([fd], [], [])
+        os.close(fd)
+    while not _gone(driver, start):
+        time.sleep(0.5)
+    tagged = [pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner == f"{driver}:{start}"]
+    stop_processes(sorted(set(tagged) | set(processes_in_sessions({session}))))
+
+
+def start_watchdog(session: str) -> int:
+    """Start the watchdog of this driver's local Ray (session directory `session`); returns its pid. It runs in a
+    session of its own with no tag and no open file of the driver, so a killed driver's group, the orphan reaper and
+    a caller reading the driver's output to its end all leave it be."""
+    import subprocess
+
+    me = os.getpid()
+    code = f"from pipeline.ray_env import watch_driver; watch_driver({me}, {_start_time(me)!r}, {session!r})"
+    env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True).pid
 
 
 def init_ray(address: str | None, log_dir: str | Path | None = None, object_store_memory: int | None = None) -> None:
@@ -176,6 +210,7 @@ def init_ray(address: str | None, log_dir: str | Path | None = None, object_stor
         os.environ.setdefault("RAY_enable_worker_prestart", "0")
         # "local": a new Ray of this run's own; without it ray.init joins a `ray start` cluster this machine runs
         ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=_VERBOSE, object_store_memory=object_store_memory)
+        start_watchdog(ray._private.worker._global_node.get_session_dir_path())  # a kill -9 of this driver leaves nothing
     # Ray Data's own progress display on a terminal; off one, its per-operator blocks would flood the log
     ray.data.DataContext.get_current().enable_progress_bars = _VERBOSE or sys.stderr.isatty()
 

@@ -30,6 +30,15 @@ def ray_processes_of(driver: int) -> list[int]:
     return with_their_sessions([pid for pid, owner in processes_with_env(OWNER_ENV).items() if owner.startswith(f"{driver}:")])
 
 
+def left_behind(pids: list[int], sessions: set[str]) -> list[int]:
+    """Which of `pids` still run (zombies, which run nothing, aside), and every process with files open in these Ray
+    session directories: what a driver's local Ray left, found after its tagged processes are gone."""
+    from pipeline.ray_env import processes_in_sessions, stat_field
+
+    running = {pid for pid in pids if stat_field(pid, 3) not in (None, "Z")}
+    return sorted(running | set(processes_in_sessions(sessions)))
+
+
 def cmdline(pid: int) -> str:
     with contextlib.suppress(OSError):
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ import ray
 
 from models.open import ARCFACE, open_embedder, open_generator, open_labeler
 from pipeline import names
+from pipeline.budget import check_cpu_budget
 from pipeline.config import DatasetConfig, StageResources
 from pipeline.manifest import build_manifest
 from pipeline.overwrite import clear_earlier
@@ -71,23 +71,6 @@ def build_dataset(cfg: DatasetConfig, shards: list[int], schema: ShardSchema, fr
         ds = actor_stage(ds, stage, res, **kwargs)
     ds = task_stage(ds, encode, tasks=cfg.embed.actors, batch_size=cfg.label.batch_size, num_cpus=0.25, **encode_kwargs)
     return write_shards(ds, cfg.out, plan, files)
-
-
-TASK_CPUS = 0.45  # what a per-stage chain's plain tasks (read, encode) hold beside its pools
-
-
-def check_cpu_budget(pools: list[StageResources], address: str | None, plain_tasks: bool) -> None:
-    """Actor pools that ask for more CPUs or GPUs than Ray has wait forever, silently: say so up front. A chain of
-    shard tasks (`plain_tasks` False) starts no plain tasks beside its pool, so nothing is held back for them."""
-    asked = sum(r.actors * r.num_cpus for r in pools) + (TASK_CPUS if plain_tasks else 0.0)
-    gpus = sum(r.actors * r.num_gpus for r in pools)
-    have = ray.cluster_resources()
-    local = address is None and not os.environ.get("RAY_ADDRESS")  # a cluster may autoscale
-    if local and gpus > have.get("GPU", 0.0):
-        raise ValueError(f"the stages ask for {gpus:g} GPUs but this machine's Ray has {have.get('GPU', 0.0):g}: "
-                         "drop the --<stage>.num-gpus flags or submit to a GPU cluster")
-    if local and asked > have.get("CPU", 0.0):
-        raise ValueError(f"the stages ask for {asked:g} CPUs but Ray has {have.get('CPU', 0.0):g}: lower --<stage>.actors or --<stage>.num-cpus")
 
 
 def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:

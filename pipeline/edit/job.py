@@ -16,8 +16,8 @@ from models.editors.mapper import load_mapper
 from models.open import labeler_class, open_generator
 from models.weights import fetch, sha256_file
 from pipeline import names
+from pipeline.budget import check_cpu_budget
 from pipeline.config import to_jsonable
-from pipeline.dataset.job import check_cpu_budget
 from pipeline.edit.config import EditConfig, for_mapper, variants
 from pipeline.eval.judge import export_labelers
 from pipeline.latent_io import load_latents, nonfinite_rows, parquet_layout
