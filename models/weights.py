@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import _compat_pickle
+import copyreg
 import hashlib
 import importlib.util
+import io
 import os
+import pickletools
 import re
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 # remote weights (s3://..., gs://...) are copied here once, keyed by their location and version
 CACHE = Path(os.environ.get("L2L_CACHE", "~/.cache/latent2latent")).expanduser()
@@ -91,16 +97,139 @@ def model_id(name: str, path: str | Path) -> str:
     return f"{name}-{sha256_file(path)[:12]}"
 
 
-def torch_load(path: Path, what: str, safe: tuple[type, ...] = ()) -> Any:
-    """torch.load with weights only (tensors and plain data; `safe` adds classes); a refused class is named in a
-    one-line CheckpointError, and torch's advice to turn the check off is not repeated."""
+def torch_load(path: Path | str, what: str, safe: tuple[type, ...] = (), data: bytes | None = None) -> Any:
+    """torch.load with weights only (tensors and plain data; `safe` adds classes) of the file at `path`, or of `data`
+    (then `path` only names it). Every global its pickles import is checked against torch's allowlist first, so a
+    refused one is named in a one-line CheckpointError whatever opcode imports it; any other failure is torch's
+    reason in one line, without its advice to turn the check off."""
     import torch
 
-    try:
-        with torch.serialization.safe_globals(list(safe)):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        refused = re.search(r"unsupported GLOBAL (\S+)", str(e))
+    with torch.serialization.safe_globals(list(safe)):
+        allowed = _torch_allowed()
+        with _open(path, data) as f:
+            refused = next((g for g in torch_file_globals(f) if g not in allowed), None)
         if refused:
-            raise CheckpointError(f"refusing to load {refused[1]} from {path}: {what} files may only contain tensors and plain data") from None
-        raise CheckpointError(f"cannot read {what} {path}: {str(e).splitlines()[0]}") from None
+            raise CheckpointError(f"refusing to load {refused} from {path}: {what} files may only contain tensors and plain data")
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Detected pickle protocol")  # a paragraph before the error proper
+                return torch.load(io.BytesIO(data) if data is not None else path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"cannot read {what} {path}: {_torch_reason(e)}") from None
+
+
+def _open(path: Path | str, data: bytes | None) -> BinaryIO:
+    return io.BytesIO(data) if data is not None else open(path, "rb")
+
+
+def _torch_allowed() -> set[str]:
+    """The globals torch's weights-only unpickler resolves now: its own allowlist and those added by safe_globals."""
+    from torch import _weights_only_unpickler as wo  # the private home of the list torch.load itself consults
+
+    return set(wo._get_allowed_globals()) | set(wo._get_user_allowed_globals())
+
+
+def _torch_reason(e: Exception) -> str:
+    """torch's error as one plain line: no terminal escapes, no paragraph on weights_only, no allowlisting advice."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(e))
+    lines = [ln.strip().removeprefix("WeightsUnpickler error:").strip() for ln in text.splitlines()]
+    keep = [ln for ln in lines if ln and "weights_only" not in ln and not ln.startswith(("Weights only load failed", "Check the documentation"))]
+    return keep[0].split(" Please use `torch.serialization", 1)[0] if keep else type(e).__name__
+
+
+_PUSH_STRING = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"}
+_MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
+_MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+COMPUTED = "a global whose name is computed while loading"  # a STACK_GLOBAL this scan cannot name: refused
+
+
+def pickle_globals(f: BinaryIO) -> list[str]:
+    """Dotted names of the globals one pickle imports (GLOBAL, INST, STACK_GLOBAL, EXT*), read from its opcodes with
+    pickletools, so nothing in it runs; the file is left just past its STOP (ValueError where the bytes stop parsing
+    as opcodes). A STACK_GLOBAL takes the two stack items that the pushes right before it left there, so names are
+    followed through string pushes and the memo; one built any other way is COMPUTED."""
+    found: list[str] = []
+    memo: dict[int, str | None] = {}
+    pushed: list[str | None] = []  # items pushed since the last opcode that did anything else to the stack
+    for op, arg, _ in pickletools.genops(f):
+        if op.name in _PUSH_STRING or op.name in _MEMO_GET:
+            pushed.append(arg if op.name in _PUSH_STRING else memo.get(arg))
+        elif op.name in _MEMO_PUT:  # stores the top of the stack, changes nothing on it
+            memo[len(memo) if op.name == "MEMOIZE" else arg] = pushed[-1] if pushed else None
+        elif op.name != "FRAME":
+            if op.name in ("GLOBAL", "INST"):
+                found.append(".".join(py3_global(*arg.split(" ", 1))))
+            elif op.name == "STACK_GLOBAL":
+                found.append(f"{pushed[-2]}.{pushed[-1]}" if len(pushed) > 1 and None not in pushed[-2:] else COMPUTED)
+            elif op.name.startswith("EXT"):  # copyreg's extension registry names a global by number
+                known = copyreg._inverted_registry.get(arg)
+                found.append(".".join(known) if known else f"extension code {arg}")
+            pushed = []
+    return found
+
+
+def py3_global(module: str, name: str) -> tuple[str, str]:
+    """A Python 2 name as Python 3's and torch's unpicklers resolve it (__builtin__ eval -> builtins eval)."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def torch_file_globals(f: BinaryIO) -> list[str]:
+    """The globals of every pickle torch.load would read: each *.pkl member of a zip-format file; the five pickles
+    that open a legacy file (magic number, protocol, system info, the object, its storage keys). A pickle that does
+    not parse whole is skipped: torch then fails on it with its own reason."""
+    found: list[str] = []
+    if f.read(4) == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(f) as z:
+                for info in z.infolist():  # by entry, not by name: a name stored twice is scanned twice
+                    if info.filename.endswith(".pkl"):
+                        with z.open(info) as member:
+                            found += whole_pickle_globals(member) or []
+        except Exception:  # zipfile gives up (a bad directory, an odd compression): torch.load fails with its reason
+            pass
+        return found
+    f.seek(0)
+    for _ in range(5):
+        names = whole_pickle_globals(f)
+        if names is None:
+            break
+        found += names
+    return found
+
+
+def whole_pickle_globals(f: BinaryIO) -> list[str] | None:
+    """pickle_globals of one whole pickle (pickletools.dis checks each opcode finds the stack items it takes and
+    one object is left at STOP), else None: names are never read from bytes that only look like opcodes."""
+    start = f.tell()
+    try:
+        pickletools.dis(f, out=io.StringIO())
+        f.seek(start)
+        return pickle_globals(f)
+    except ValueError:
+        return None
+
+
+def check_tensors(tensors: dict[str, Any], source: str | Path) -> None:
+    """Every entry a dense floating-point tensor holding only finite values (a BatchNorm's integer step counter
+    aside), else a one-line CheckpointError naming it: a NaN weight renders black images and an integer or bool one
+    wrong images, without any error."""
+    for name, t in tensors.items():
+        problem = _tensor_problem(name, t)
+        if problem:
+            raise CheckpointError(f"{source}: tensor {name!r} {problem}")
+
+
+def _tensor_problem(name: object, t: Any) -> str | None:
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        return f"is a {type(t).__name__}, not a tensor"
+    if t.layout != torch.strided or t.is_nested or t.is_quantized or t.is_meta:
+        kind = "nested" if t.is_nested else "quantized" if t.is_quantized else "meta" if t.is_meta else str(t.layout).removeprefix("torch.")
+        return f"is a {kind} tensor; only dense tensors with data are read"
+    if not t.is_floating_point() and not (str(name).endswith("num_batches_tracked") and t.dtype == torch.int64):
+        return f"has dtype {str(t.dtype).removeprefix('torch.')}; weights must be floating point"
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        return "holds NaN or Inf"
+    return None

@@ -6,6 +6,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -19,7 +20,8 @@ def load_latents(path: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarra
         raise FileNotFoundError(f"latents file not found: {p}")
     try:
         if p.suffix == ".npy":
-            arr = np.load(p, allow_pickle=False)
+            with open(p, "rb") as f:
+                arr = read_npy(f, str(p))
             ids = np.arange(len(arr))
         elif p.suffix in (".pt", ".pth"):
             arr, ids = _torch_latents(p)
@@ -34,15 +36,58 @@ def load_latents(path: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarra
     return np.asarray(ids, np.int64), arr.astype(np.float32, copy=False), extra
 
 
+def read_npy(f: BinaryIO, name: str) -> np.ndarray:
+    """The array of a .npy file, never unpickled; a file of another kind (text, a pickle, an .npz) is named as what
+    it is, in one line."""
+    head = f.read(6)
+    f.seek(0)
+    if head != b"\x93NUMPY":
+        raise ValueError(f"{name} is not a .npy file: it is {_file_kind(f)}")
+    try:
+        return np.load(f, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ValueError(f"{name} holds Python objects (a pickle inside the .npy); save a plain numeric array") from None
+        raise ValueError(f"{name} is not a readable .npy: {(str(e).splitlines() or [''])[0]}") from None
+    except Exception as e:  # numpy raises OSError, EOFError... for a header it cannot parse
+        raise ValueError(f"{name} is not a readable .npy: {(str(e).splitlines() or [''])[0] or type(e).__name__}") from None
+
+
+def _file_kind(f: BinaryIO) -> str:
+    """What a file that is not a .npy looks like, from its first bytes."""
+    from models.weights import whole_pickle_globals
+
+    head = f.read(512)
+    f.seek(0)
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (an .npz holds several arrays: save one as .npy)"
+    if head[:1] == b"\x80" or whole_pickle_globals(f) is not None:
+        return "a pickle (Python objects; save a plain numeric array with numpy.save)"
+    text = head.decode("utf-8", "ignore")  # a character cut at byte 512 is dropped, not a reason to call it binary
+    readable = text and len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c.isspace() for c in text)
+    return "a text file" if readable else f"a file starting with {head[:8]!r}"
+
+
 def _torch_latents(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A tensor, or {name: (num_ws, w_dim) tensor} as inversion scripts save them; read with weights only, so a file
+    that imports code is refused by name (a CheckpointError is a ValueError: one line from the CLI)."""
     import torch
 
-    obj = torch.load(p, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict):  # {name: (num_ws, w_dim)} as inversion scripts save them
-        obj = torch.stack([torch.as_tensor(v) for v in obj.values()])
+    from models.weights import torch_load
+
+    obj = torch_load(p, "latent")
+    if isinstance(obj, dict):
+        odd = next(((k, v) for k, v in obj.items() if not isinstance(v, torch.Tensor)), None)
+        if odd is not None:
+            raise ValueError(f"{p} holds a dict whose entry {odd[0]!r} is a {type(odd[1]).__name__}, not a latent tensor")
+        if not obj:
+            raise ValueError(f"{p} holds an empty dict, not latents")
+        obj = torch.stack(list(obj.values()))
     if not isinstance(obj, torch.Tensor):
         raise ValueError(f"{p} holds a {type(obj).__name__}, not a latent tensor or a dict of them")
-    arr = obj.float().numpy()
+    if obj.layout != torch.strided or obj.is_quantized or obj.is_meta or obj.is_nested:
+        raise ValueError(f"{p} holds a sparse, quantized, nested or meta tensor; latents must be a plain dense tensor")
+    arr = (obj.float() if obj.is_floating_point() else obj).numpy()  # bool and complex stay so: refused by dtype
     return arr, np.arange(len(arr))
 
 

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.weights import CheckpointError, existing_file, fetch
+from models.weights import CheckpointError, check_tensors, existing_file, fetch
 
 FORMAT = "latent2latent-mapper/2"  # /1 was the plain residual w + f(w, a, delta): retrain those
 
@@ -117,7 +117,12 @@ def load_mapper(export_dir: str | Path) -> tuple[Mapper, dict]:
         raise CheckpointError(f"{meta_path} is not a mapper export: {e}") from None
     mapper = Mapper(cfg)
     try:
-        mapper.load_state_dict(load_file(str(weights)))
+        state = load_file(str(weights))
+    except Exception as e:
+        raise CheckpointError(f"cannot load {weights}: {str(e).splitlines()[0]}") from None
+    check_tensors(state, weights)  # a NaN weight would turn every edit into NaN; an integer one would be cast silently
+    try:
+        mapper.load_state_dict(state)
     except Exception as e:
         raise CheckpointError(f"cannot load {weights}: {str(e).splitlines()[0]}") from None
     return mapper.eval(), doc

@@ -9,7 +9,7 @@ which exec()s the source code stored in the file. Here that name resolves to a f
 from __future__ import annotations
 
 import codecs
-import io
+import functools
 import pickle
 import sys
 import types
@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from models.weights import CheckpointError
+from models.weights import CheckpointError, py3_global, torch_load
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version in stylegan2-ada-pytorch and stylegan3
 
@@ -63,11 +63,11 @@ _reconstruct_stub.__module__ = "torch_utils.persistence"
 _reconstruct_stub.__qualname__ = _reconstruct_stub.__name__ = "_reconstruct_persistent_obj"
 
 
-def _storage_from_bytes(data: bytes) -> Any:
-    """torch.storage._load_from_bytes, but through torch's weights-only unpickler."""
+def _storage_from_bytes(data: bytes, source: str = "an NVlabs pickle") -> Any:
+    """torch.storage._load_from_bytes, but through torch_load: a global in the storage's own pickles is refused by name."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # TypedStorage deprecation notice
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return torch_load(f"a storage inside {source}", "NVlabs pickle", data=data)
 
 
 def _numpy_global(name: str) -> Any:
@@ -77,8 +77,7 @@ def _numpy_global(name: str) -> Any:
 
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set, ("__builtin__", "set"): set,
-    ("builtins", "frozenset"): frozenset, ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
     ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles store bytes as encode(str, 'latin1')
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
@@ -102,11 +101,16 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = py3_global(module, name)  # as the default find_class would import it, and named so
         found = _ALLOWED.get((module, name))
         if found is None:
             raise CheckpointError(f"refusing to load {module}.{name} from {self.source}: "
                                   "NVlabs pickles may only contain tensors and plain data")
-        return found
+        return functools.partial(_storage_from_bytes, source=self.source) if found is _storage_from_bytes else found
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError(f"refusing to load a persistent id from {self.source}: NVlabs pickles hold none, "
+                              "only tensors and plain data")
 
 
 def load_restricted(path: Path) -> Any:
@@ -116,9 +120,14 @@ def load_restricted(path: Path) -> Any:
             return RestrictedUnpickler(f, str(path)).load()
     except CheckpointError:
         raise
-    except Exception as e:  # EOFError, UnpicklingError, ... from a cut or corrupt file
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"cannot read pickle {path} (truncated or corrupt?): {msg}") from None
+    except (EOFError, pickle.UnpicklingError) as e:  # a cut or corrupt file
+        raise CheckpointError(f"cannot read pickle {path} (truncated or corrupt?): {_first_line(e)}") from None
+    except Exception as e:  # an allowed global called with arguments it rejects
+        raise CheckpointError(f"cannot read pickle {path}: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [""])[0] or type(e).__name__
 
 
 def flatten(obj: Persistent, prefix: str = "") -> dict[str, torch.Tensor]:

@@ -18,7 +18,14 @@ from torch import nn
 
 from models.generators.safe_pickle import EasyDict, Persistent, child, dump_nvlabs, flatten, load_restricted
 from models.generators.stylegan2 import StyleGAN2, StyleGAN2Config, fir_kernel
-from models.weights import CheckpointError, existing_file, model_id, torch_load
+from models.weights import (
+    CheckpointError,
+    check_tensors,
+    existing_file,
+    model_id,
+    torch_load,
+    whole_pickle_globals,
+)
 
 ZIP_MAGIC = b"PK\x03\x04"
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled torch.save magic number
@@ -45,6 +52,12 @@ def _rosinality_keys(cfg: StyleGAN2Config) -> dict[str, str]:
     return keys
 
 
+def _rosinality_filters(cfg: StyleGAN2Config) -> set[str]:
+    """rosinality's stored FIR kernels: one per upsampling conv's blur and per upsampling ToRGB."""
+    n = len(cfg.channels)
+    return {f"convs.{j}.conv.blur.kernel" for j in range(0, 2 * n - 2, 2)} | {f"to_rgbs.{k}.upsample.kernel" for k in range(n - 1)}
+
+
 def _nvlabs_keys(cfg: StyleGAN2Config) -> dict[str, str]:
     """Our state-dict key -> NVlabs G_ema key."""
     keys = {f"fcs.{i}.{p}": f"mapping.fc{i}.{p}" for i in range(cfg.n_mlp) for p in ("weight", "bias")}
@@ -58,13 +71,47 @@ def _nvlabs_keys(cfg: StyleGAN2Config) -> dict[str, str]:
     return keys
 
 
+def _nvlabs_filters(cfg: StyleGAN2Config) -> set[str]:
+    """NVlabs' stored FIR filters: one per synthesis block and one per synthesis layer."""
+    names = {f"synthesis.b{res}.{layer}resample_filter" for res, _ in cfg.channels for layer in ("", "conv1.")}
+    return names | {f"synthesis.b{res}.conv0.resample_filter" for res, _ in cfg.channels[1:]}
+
+
+def _layers(sd: dict[str, torch.Tensor], *names: str, start: int) -> int:
+    """How many consecutive layers from index `start` hold every tensor of `names` (formatted with the index): a
+    layer with only some of them is not counted, so its tensors are reported as unexpected, not others as missing."""
+    n = start
+    while all(name.format(n) in sd for name in names):
+        n += 1
+    return n - start
+
+
+def _dim(sd: dict[str, torch.Tensor], key: str, axis: int, path: Path) -> int:
+    """A size read from a tensor's shape; a tensor without that axis is a one-line CheckpointError."""
+    if key not in sd:
+        raise CheckpointError(f"{path}: tensor {key!r} is missing")
+    if sd[key].ndim <= axis:
+        raise CheckpointError(f"{path}: tensor {key!r} has shape {tuple(sd[key].shape)}, which has no axis {axis}")
+    return int(sd[key].shape[axis])
+
+
+def _same_names(theirs: dict[str, torch.Tensor], expected: set[str], path: Path, cfg: StyleGAN2Config) -> None:
+    """Exactly the tensors this network has, as rosinality's strict load_state_dict demands: one missing or one
+    extra (a layer the config does not have, or a stray tensor) is a one-line CheckpointError naming it."""
+    missing, extra = sorted(expected - set(theirs)), sorted(set(theirs) - expected, key=str)
+    more = lambda names: f" (and {len(names) - 1} more)" if len(names) > 1 else ""  # noqa: E731
+    if missing:
+        raise CheckpointError(f"{path}: tensor {missing[0]!r} is missing{more(missing)}")
+    if extra:
+        raise CheckpointError(f"{path}: unexpected tensor {extra[0]!r}{more(extra)}: not part of a StyleGAN2 of {cfg.resolution} px "
+                              f"with {cfg.n_mlp} mapping layers")
+
+
 def _build(cfg: StyleGAN2Config, theirs: dict[str, torch.Tensor], keys: dict[str, str], path: Path) -> StyleGAN2:
     """A frozen eval-mode generator whose tensors are `theirs` renamed by `keys` and reshaped to ours."""
     gen = StyleGAN2(cfg, generator_id=model_id(StyleGAN2.name, path))
     ours = gen.state_dict()
     for key, their_key in keys.items():
-        if their_key not in theirs:
-            raise CheckpointError(f"{path}: tensor {their_key!r} is missing")
         t = theirs[their_key]
         if _core(t.shape) != _core(ours[key].shape):  # a transposed weight has the right size but renders garbage
             raise CheckpointError(f"{path}: tensor {their_key!r} has shape {tuple(t.shape)}, expected {tuple(ours[key].shape)}")
@@ -106,23 +153,26 @@ def load_rosinality(path: str | Path) -> StyleGAN2:
     if not isinstance(sd, dict) or "style.1.weight" not in sd:
         keys = sorted(map(str, ckpt))[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path} is not a rosinality StyleGAN2 checkpoint (no 'g_ema' generator; found {keys})")
-    n_mlp = sum(1 for k in sd if re.fullmatch(r"style\.\d+\.weight", k))
-    n_rgb = 1 + sum(1 for k in sd if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k))
-    if "input.input" not in sd or f"style.{n_mlp}.weight" not in sd:
-        raise CheckpointError(f"{path}: g_ema lacks 'input.input' or its style.* layers are not numbered 1..{n_mlp}")
-    widths = [sd["input.input"].shape[1]] + [sd[f"to_rgbs.{k}.conv.weight"].shape[2] for k in range(n_rgb - 1)]
-    cfg = _config(path, resolution=2 ** (n_rgb + 1), z_dim=sd["style.1.weight"].shape[1],
-                  w_dim=sd[f"style.{n_mlp}.weight"].shape[0], n_mlp=n_mlp,
-                  channels=tuple((2 ** (k + 2), int(c)) for k, c in enumerate(widths)))
-    for key, value in sd.items():
-        if key.endswith(("blur.kernel", "upsample.kernel")):
-            _check_blur(cfg.blur_kernel, value, 4.0, path)
-    gen = _build(cfg, sd, _rosinality_keys(cfg), path)
+    check_tensors(sd, path)
     avg = ckpt.get("latent_avg")
+    if avg is not None:  # the truncation centre: a NaN one blackens every face drawn with psi < 1
+        check_tensors({"latent_avg": avg}, path)
+    n_mlp = _layers(sd, "style.{}.weight", "style.{}.bias", start=1)
+    n_rgb = 1 + _layers(sd, "to_rgbs.{}.conv.weight", start=0)
+    if not n_mlp:
+        raise CheckpointError(f"{path}: g_ema lacks 'style.1.bias' (its first mapping layer is incomplete)")
+    widths = [_dim(sd, "input.input", 1, path)] + [_dim(sd, f"to_rgbs.{k}.conv.weight", 2, path) for k in range(n_rgb - 1)]
+    cfg = _config(path, resolution=2 ** (n_rgb + 1), z_dim=_dim(sd, "style.1.weight", 1, path),
+                  w_dim=_dim(sd, f"style.{n_mlp}.weight", 0, path), n_mlp=n_mlp,
+                  channels=tuple((2 ** (k + 2), int(c)) for k, c in enumerate(widths)))
+    _same_names(sd, set(_rosinality_keys(cfg).values()) | _rosinality_filters(cfg), path, cfg)
+    for key in _rosinality_filters(cfg):
+        _check_blur(cfg.blur_kernel, sd[key], 4.0, path)
+    if avg is not None and avg.numel() != cfg.w_dim:
+        raise CheckpointError(f"{path}: latent_avg has shape {tuple(avg.shape)}, expected ({cfg.w_dim},)")
+    gen = _build(cfg, sd, _rosinality_keys(cfg), path)
     if avg is None:
         gen.estimate_w_avg()
-    elif avg.numel() != cfg.w_dim:
-        raise CheckpointError(f"{path}: latent_avg has shape {tuple(avg.shape)}, expected ({cfg.w_dim},)")
     else:
         gen.w_avg.copy_(avg.reshape(-1).float())
         gen.w_avg_source = "checkpoint latent_avg"
@@ -143,25 +193,28 @@ def load_nvlabs_pkl(path: str | Path) -> StyleGAN2:
         found = sorted(map(str, data))[:6] if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path} is not an NVlabs network pickle (no 'G_ema' network; found {found})")
     sd = flatten(g)
+    check_tensors(sd, path)  # w_avg included: the truncation centre
     if "mapping.embed.weight" in sd or _attr(g, "img_channels", 3) != 3:
         raise CheckpointError(f"{path}: conditional or non-RGB generators are not supported")
-    n_mlp = sum(1 for k in sd if re.fullmatch(r"mapping\.fc\d+\.weight", k))
+    n_mlp = _layers(sd, "mapping.fc{}.weight", "mapping.fc{}.bias", start=0)
     res = sorted(int(m[1]) for k in sd if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k)))
     if not n_mlp or not res or "synthesis.b4.resample_filter" not in sd:
         raise CheckpointError(f"{path}: G_ema is not a StyleGAN2 (no mapping.fc* / synthesis.b*.conv1; StyleGAN3 is unsupported)")
     if _attr(child(g, "synthesis.b4"), "architecture", "skip") != "skip":
         raise CheckpointError(f"{path}: only the 'skip' synthesis architecture (config F) is supported")
-    _check_blur((1, 3, 3, 1), sd["synthesis.b4.resample_filter"], 1.0, path)
     layer_clamp = _attr(child(g, "synthesis.b4.conv1"), "conv_clamp", None)
     clamp = ((_attr(g, "_init_kwargs", None) or {}).get("synthesis_kwargs") or {}).get("conv_clamp", layer_clamp)
-    cfg = _config(path, resolution=res[-1], z_dim=sd["mapping.fc0.weight"].shape[1],
-                  w_dim=sd[f"mapping.fc{n_mlp - 1}.weight"].shape[0], n_mlp=n_mlp,
+    cfg = _config(path, resolution=res[-1], z_dim=_dim(sd, "mapping.fc0.weight", 1, path),
+                  w_dim=_dim(sd, f"mapping.fc{n_mlp - 1}.weight", 0, path), n_mlp=n_mlp,
                   lr_mlp=float(_attr(child(g, "mapping.fc0"), "bias_gain", 0.01)),
-                  channels=tuple((r, int(sd[f"synthesis.b{r}.conv1.weight"].shape[0])) for r in res),
+                  channels=tuple((r, _dim(sd, f"synthesis.b{r}.conv1.weight", 0, path)) for r in res),
                   conv_clamp=None if clamp is None else float(clamp))
     keys = _nvlabs_keys(cfg)
     if "mapping.w_avg" not in sd:  # trained with w_avg_beta=None: no tracked average
         del keys["w_avg"]
+    _same_names(sd, set(keys.values()) | _nvlabs_filters(cfg), path, cfg)
+    for key in _nvlabs_filters(cfg):
+        _check_blur(cfg.blur_kernel, sd[key], 1.0, path)
     gen = _build(cfg, sd, keys, path)
     if "w_avg" in keys:
         gen.w_avg_source = "checkpoint mapping.w_avg"
@@ -177,9 +230,15 @@ def load_generator(path: str | Path) -> StyleGAN2:
         head = f.read(len(LEGACY_TORCH_MAGIC))
     if head.startswith(ZIP_MAGIC) or head == LEGACY_TORCH_MAGIC:
         return load_rosinality(path)
-    if head[:1] == b"\x80":
+    if head[:1] == b"\x80" or _protocol0_pickle(path):
         return load_nvlabs_pkl(path)
     raise CheckpointError(f"{path} is neither a torch checkpoint nor a pickle (starts with {head[:4]!r})")
+
+
+def _protocol0_pickle(path: Path) -> bool:
+    """Whether the file opens with a whole pickle in protocols 0-1 (text opcodes, no PROTO byte to tell them by)."""
+    with open(path, "rb") as f:
+        return whole_pickle_globals(f) is not None
 
 
 def save_rosinality(gen: StyleGAN2, path: str | Path) -> Path:
@@ -197,10 +256,8 @@ def save_rosinality(gen: StyleGAN2, path: str | Path) -> Path:
         elif re.fullmatch(r"to_rgb(1|s\.\d+)\.bias", key):
             sd[key] = t.reshape(1, 3, 1, 1)
     kernel = fir_kernel(cfg.blur_kernel, 4.0)
-    for j in range(0, 2 * len(cfg.channels) - 2, 2):
-        sd[f"convs.{j}.conv.blur.kernel"] = kernel.clone()
-    for k in range(len(cfg.channels) - 1):
-        sd[f"to_rgbs.{k}.upsample.kernel"] = kernel.clone()
+    for key in sorted(_rosinality_filters(cfg)):
+        sd[key] = kernel.clone()
     path = Path(path)
     torch.save({"g_ema": sd, "latent_avg": gen.w_avg.detach().cpu().clone()}, path)
     return path

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.generators.framing import Framing, check_images, crop_resize
-from models.weights import CheckpointError, existing_file, model_id, torch_load
+from models.weights import CheckpointError, check_tensors, existing_file, model_id, torch_load
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ def load_arcface(path: str | Path, framing: Framing) -> ArcFaceEmbedder:
     state = torch_load(path, "ArcFace checkpoint")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors (got {type(state).__name__})")
+    check_tensors(state, path)  # a NaN weight would embed every face as NaN
     cfg = config_from_state(state)
     net = IRSEBackbone(cfg)
     want = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.generators.framing import Framing, crop_resize
-from models.weights import CheckpointError, existing_file
+from models.weights import CheckpointError, check_tensors, existing_file
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def load_regressor(export_dir: str | Path) -> tuple[AttributeRegressor, dict]:
                                  "std": tuple(a["std"]), "framing": tuple(a["framing"])})
         model = AttributeRegressor(cfg)
         state = load_file(str(existing_file(d / "regressor.safetensors", "regressor weights")))
+        check_tensors(state, d / "regressor.safetensors")  # a NaN weight would steer training with NaN losses
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("trunk.") for k in missing):
             raise KeyError(f"weights do not match the head (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -21,7 +21,7 @@ from models.generators.interface import broadcast_ws
 from pipeline.eval.judge import Judge, Reading, export_labelers
 from pipeline.serve.catalog import Export, NotListed, find_exports, held_out_rows
 from pipeline.serve.config import ServeConfig
-from pipeline.serve.faces import parse_source, parse_upload
+from pipeline.serve.faces import latent_bound, parse_source, parse_upload
 from stages.latents import seed_z
 from stages.render import to_uint8
 
@@ -53,6 +53,7 @@ class Loaded:
     doc: dict[str, Any]
     judge: Judge
     psi: float
+    bound: float  # the largest |value| an uploaded latent may hold (faces.latent_bound of the judge's generator)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -72,7 +73,7 @@ class Editor:
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
         self._loaded: dict[str, Loaded] = {}
-        self._judges: dict[tuple[Any, ...], Judge] = {}
+        self._judges: dict[tuple[Any, ...], tuple[Judge, float]] = {}
         self._faces = LRU(cfg.faces_cached)
         self._uploads = LRU(cfg.uploads_kept)
         self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -95,8 +96,10 @@ class Editor:
                 mapper, doc = load_mapper(export.path)
                 key = (doc.get("generator"), export_labelers(doc))
                 if key not in self._judges:
-                    self._judges[key] = Judge(key[0], key[1], dlib=False)
-                self._loaded[export_id] = Loaded(export, mapper, doc, self._judges[key], float(doc.get("dataset_psi", 1.0)))
+                    judge = Judge(key[0], key[1], dlib=False)
+                    self._judges[key] = judge, latent_bound(judge.gen)
+                judge, bound = self._judges[key]
+                self._loaded[export_id] = Loaded(export, mapper, doc, judge, float(doc.get("dataset_psi", 1.0)), bound)
             return self._loaded[export_id]
 
     def dataset_of(self, m: Loaded) -> str:
@@ -115,7 +118,7 @@ class Editor:
 
     def upload(self, export_id: str, data: bytes) -> str:
         m = self.load(export_id)
-        w = parse_upload(data, m.shape, self.cfg.max_upload_bytes)
+        w = parse_upload(data, m.shape, self.cfg.max_upload_bytes, m.bound)
         token = secrets.token_hex(8)
         with self._lock:
             self._uploads.put(token, w)

@@ -39,6 +39,22 @@ def test_missing_or_corrupt_export(tmp_path):
         load_mapper(tmp_path)
 
 
+@pytest.mark.parametrize("dtype, value, problem", [(torch.float32, float("nan"), "holds NaN or Inf"),
+                                                   (torch.int64, 1, "has dtype int64")])
+def test_weights_that_would_edit_wrongly_are_refused_by_name(tmp_path, dtype, value, problem):
+    from safetensors.torch import load_file, save_file
+
+    save_mapper(Mapper(MapperConfig(latent_shape=(4,), attributes=("young",), hidden=8)), tmp_path, {})
+    state = load_file(str(tmp_path / "mapper.safetensors"))
+    key = sorted(state)[0]
+    state[key] = state[key].to(dtype)
+    state[key].view(-1)[0] = value
+    save_file(state, str(tmp_path / "mapper.safetensors"))
+    with pytest.raises(CheckpointError) as err:
+        load_mapper(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'mapper.safetensors'}: tensor {key!r} {problem}")
+
+
 def test_zero_request_is_exact_and_requests_compose():
     m = Mapper(MapperConfig(latent_shape=(12,), attributes=("young", "smiling"), hidden=16))
     torch.nn.init.normal_(m.net[-1].weight, std=0.1)

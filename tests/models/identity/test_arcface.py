@@ -109,6 +109,19 @@ def test_bad_checkpoints_are_one_line_checkpoint_errors(tmp_path: Path, ckpt: Pa
         assert "\n" not in str(e.value), name
 
 
+@pytest.mark.parametrize("key, value, problem", [
+    ("body.1.res_layer.3.weight", float("nan"), "holds NaN or Inf"),
+    ("output_layer.4.running_var", float("inf"), "holds NaN or Inf"),  # a buffer: every embedding would be NaN
+])
+def test_non_finite_weights_are_refused_by_name(tmp_path: Path, key: str, value: float, problem: str):
+    state = tiny_arcface_state()
+    state[key].view(-1)[0] = value
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError) as e:
+        load_arcface(tmp_path / "nan.pth", FFHQ)
+    assert str(e.value) == f"{tmp_path / 'nan.pth'}: tensor {key!r} {problem}"
+
+
 @pytest.mark.parametrize("bad, message", [
     (torch.zeros(2, 3, 112), "expected an image batch of shape"),
     (torch.zeros(2, 3, 112, 112, dtype=torch.int32), "expected float images"),

@@ -83,7 +83,8 @@ def bad_npy() -> dict[str, bytes]:
         return buf.getvalue()
 
     return {"has shape (3, 7)": save(np.zeros((3, 7))), "NaN": save(np.full(100, np.nan)), "pickle": save(np.array([object()]), True),
-            "empty": b"", "limit": save(np.zeros(UPLOAD_LIMIT)), "not a readable .npy": b"\x93NUMPY garbage"}
+            "empty": b"", "limit": save(np.zeros(UPLOAD_LIMIT)), "not a readable .npy": b"\x93NUMPY garbage",
+            "not a .npy file: it is a text file": b"0.5 " * 100, "refused beyond +-43": save(np.full(100, 1e30))}
 
 
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving(server):

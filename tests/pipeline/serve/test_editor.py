@@ -1,0 +1,33 @@
+"""The editor in-process over a hand-made export (no training, no server): an upload is bounded by the scale of the
+generator the export names, measured once when the export loads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from models.editors.mapper import Mapper, MapperConfig, save_mapper
+from pipeline.serve.config import ServeConfig
+from pipeline.serve.editor import Editor
+
+
+def npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def test_uploads_are_bounded_by_the_exports_generator(tmp_path):
+    save_mapper(Mapper(MapperConfig(latent_shape=(100,), attributes=("smiling",), hidden=8)), tmp_path / "runs/hand/export",
+                {"generator": None, "generator_id": "dcgan", "labelers": ["emotion"]})
+    ed = Editor(ServeConfig(runs=str(tmp_path / "runs")))
+    m = ed.load("hand")
+    assert 40 < m.bound < 50  # the embedded DCGAN: 10 x the largest |z| over 1000 seeds (about 4.4)
+    z = np.random.default_rng(0).standard_normal(100).astype(np.float32)
+    assert ed.upload("hand", npy(z)).startswith("upload:")
+    with pytest.raises(ValueError, match=r"holds a value of 1e\+30; this generator's latents are refused beyond \+-4\d"):
+        ed.upload("hand", npy(np.full(100, 1e30)))
+    with pytest.raises(ValueError, match="the uploaded file is not a .npy file: it is a text file"):
+        ed.upload("hand", b" ".join(str(v).encode() for v in z))
