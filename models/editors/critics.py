@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from models.editors.surrogate import LatentSurrogate
 from models.generators.framing import crop_resize
 from models.generators.interface import Generator
+from models.labelers.eot import EotDraw
 from models.labelers.views import Views
 
 
@@ -24,11 +25,16 @@ class ImageCritic:
         self.h = h.to(device).eval().requires_grad_(False)
         self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)
 
-    def __call__(self, w: torch.Tensor, id_rows: int | None = None, views: Views | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """`views` replaces the views a ported H averages over, for this call."""
+    def __call__(self, w: torch.Tensor, id_rows: int | None = None, views: Views | EotDraw | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`views` replaces the views (or EOT draws) a ported H averages over, for this call."""
         images = self.gen.synthesis(w)
         faces = images if id_rows is None else images[:id_rows]
         return self.h(images) if views is None else self.h(images, views=views), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
+
+    def labels(self, w: torch.Tensor, views: Views | EotDraw | None = None) -> torch.Tensor:
+        """H(G(w)) alone, over `views` (None: its own): no identity embedding."""
+        images = self.gen.synthesis(w)
+        return self.h(images) if views is None else self.h(images, views=views)
 
 
 class LatentCritic:

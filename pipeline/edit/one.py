@@ -36,6 +36,12 @@ def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], 
     return canvas
 
 
+def _robust(r: dict) -> str:
+    """Achieved / attainable under random resamplings (zoom, rotation, blur, JPEG...) beside the views': what a kept
+    copy of this face still shows of the edit."""
+    return "; ".join(f"{n} robust {r['ratio_robust'][n]:.2f} (views {r['ratio'][n]:.2f})" for n in r["ratio"])
+
+
 def _method(cfg: EditOneConfig) -> str:
     one = "one pass" if cfg.passes == 1 else f"{cfg.passes} passes"
     return one + (f" + {cfg.refine.steps} critic steps" if cfg.refine.steps else "")
@@ -63,14 +69,14 @@ def edit_one(cfg: EditOneConfig) -> Path:
     w1 = edit_in_passes(mapper, w, a, d, passes, lambda x: judge.attrs(judge.read(x), mapper.cfg.attributes))
     if refiner is not None:
         w1 = refiner(w, w1, d)
-    r = judge.compare(before, w1, change)
+    r = judge.compare(before, w1, change, check=True)
     t2 = time.perf_counter()
     path = Path(cfg.out or f"edit-{seed}.png")
     readings = [[f"{n} {float(x.labels[n][0]):.3f}" for n in mapper.cfg.attributes] for x in (before, r["after"])]
-    readings[1] += [f"identity cos {r['identity_cos']:.3f}", _method(cfg)]
+    readings[1] += [f"identity cos {r['identity_cos']:.3f}", _robust(r), _method(cfg)]
     sheet(image_grid([before.images, r["after"].images]), ("before", "after: " + ", ".join(f"{k} {v:+g}" for k, v in change.items())),
           readings).save(path)
     summary = {n: f"{float(before.labels[n][0]):.3f} -> {float(r['after'].labels[n][0]):.3f}" for n in mapper.cfg.attributes}
-    print(f"wrote {path}: {json.dumps(summary)} (real labelers over {len(judge.views.names)} views), identity cosine "
+    print(f"wrote {path}: {json.dumps(summary)} (real labelers over {len(judge.views.names)} views; {_robust(r)}), identity cosine "
           f"{r['identity_cos']:.3f}; {_method(cfg)}: edit and judge {1000 * (t2 - t1):.0f} ms (loading models {1000 * (t1 - t0):.0f} ms)")
     return path

@@ -14,6 +14,7 @@ import torch
 
 from models.editors.critics import ImageCritic
 from models.generators.interface import Generator
+from models.labelers.eot import EotDraw, eot_schedule
 from models.labelers.views import Views
 from models.open import open_generator
 from pipeline.edit.refine_config import RefineConfig
@@ -57,21 +58,24 @@ def view_schedule(pool: tuple[str, ...], per_step: int, steps: int) -> list[View
 
 def refine(critic: ImageCritic, names: tuple[str, ...], w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor,
            steps: int, lr: float = 0.03, weights: LossWeights = LossWeights(), stop_at_target: bool = True,
-           batch: int | None = None, schedule: list[Views] | None = None) -> torch.Tensor:
+           batch: int | None = None, schedule: list[Views] | list[EotDraw] | None = None, paired: bool = False) -> torch.Tensor:
     """`steps` Adam steps on the latents from w1 toward the request delta (N, k) on the originals w0. With
     `stop_at_target`, a face stops at the first step its critic reads at or past its target, keeping that latent or
     the one before, whichever reads nearer the target: Adam's steps do not shrink there, so it would walk on.
     `batch` rows at a time, each batch on its own as the edit job's refine stage takes its Ray batches (None: all).
-    `schedule` (view_schedule) gives step t its views; the originals are read over all of the critic's own."""
+    `schedule` (view_schedule or models/labelers/eot.py eot_schedule) gives step t its views or transformations; the
+    originals are read over all of the critic's own. `paired`: step t's change is read against the originals under step
+    t's draws too (the target moved by the draw's reading of the original), so a draw's bias is not taken for a change."""
     space = AttrSpace.build(names, critic.attributes)
     size = batch or max(len(w0), 1)
     parts = [_refine(critic, space, w0[i : i + size], w1[i : i + size], delta[i : i + size], steps, lr, weights, stop_at_target,
-                     schedule) for i in range(0, len(w0), size)]
+                     schedule, paired) for i in range(0, len(w0), size)]
     return torch.cat(parts) if parts else w1.detach().clone()
 
 
 def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor, steps: int,
-            lr: float, weights: LossWeights, stop_at_target: bool, schedule: list[Views] | None) -> torch.Tensor:
+            lr: float, weights: LossWeights, stop_at_target: bool, schedule: list[Views] | list[EotDraw] | None,
+            paired: bool) -> torch.Tensor:
     with torch.no_grad():
         before = critic(w0)
     a = before[0][:, space.index]
@@ -84,16 +88,17 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
     with torch.enable_grad():
         for t in range(steps):
             after = critic(w) if schedule is None else critic(w, views=schedule[t])
+            now, goal = (before, target) if not paired or schedule is None else _under(critic, w0, schedule[t], before, target, space)
             if stop_at_target:
                 pred = after[0][:, space.index].detach()
-                miss = ((asked * (pred - target) / (space.high - space.low)) ** 2).sum(1)
-                new = reached(pred, a, target, asked) & ~done
+                miss = ((asked * (pred - goal) / (space.high - space.low)) ** 2).sum(1)
+                new = reached(pred, now[0][:, space.index], goal, asked) & ~done
                 nearer = torch.where(pick(last_miss < miss, w), last, w.detach())
                 kept[new], done = nearer[new], done | new
                 if bool(done.all()):
                     break
                 last, last_miss = w.detach().clone(), miss
-            parts = edit_terms(after, before, target, asked, space, weights)
+            parts = edit_terms(after, now, goal, asked, space, weights)
             parts["neighbourhood"] = (w - w0).reshape(len(w), -1).pow(2).mean(1).mean()
             opt.zero_grad(set_to_none=True)
             total(parts, weights)["total"].backward()
@@ -102,6 +107,14 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
                 with torch.no_grad():
                     w[done] = kept[done]
     return torch.where(pick(done, w), kept, w.detach())
+
+
+def _under(critic: ImageCritic, w0: torch.Tensor, draw: Views | EotDraw, before: tuple[torch.Tensor, torch.Tensor],
+           target: torch.Tensor, space: AttrSpace) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The originals read under `draw` (their identity embedding as before) and the target moved by as much."""
+    with torch.no_grad():
+        a_t = critic.labels(w0, views=draw)
+    return (a_t, before[1]), target + a_t[:, space.index] - before[0][:, space.index]
 
 
 def reached(pred: torch.Tensor, a: torch.Tensor, target: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
@@ -124,11 +137,11 @@ class Refiner:
         self.names: tuple[str, ...] = tuple(doc["architecture"]["attributes"])
         self.cfg, self.batch = cfg, batch
         self.weights = replace(LossWeights(), identity_margin=cfg.identity_margin)
-        self.schedule = view_schedule(cfg.views, cfg.views_per_step, cfg.steps)
+        self.schedule = eot_schedule(cfg.eot, cfg.steps) if cfg.eot.per_step else view_schedule(cfg.views, cfg.views_per_step, cfg.steps)
 
     def __call__(self, w0: torch.Tensor, w1: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return refine(self.critic, self.names, w0, w1, delta, self.cfg.steps, self.cfg.lr, self.weights, self.cfg.stop_at_target,
-                      self.batch, self.schedule)
+                      self.batch, self.schedule, paired=bool(self.cfg.eot.per_step) and self.cfg.eot.paired)
 
 
 def open_refiner(export: str, cfg: RefineConfig, generator: str | None, device: str = "cpu") -> Refiner:

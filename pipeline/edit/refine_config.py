@@ -3,8 +3,10 @@ command parses (and refuses) them before any model loads."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from models.labelers.resampling import EotConfig
 
 # the views the critic steps draw from: every integer shift within 2 px (the view grammar's axes and diagonals), mirrored
 # or not, but for the judge's diagonal 2-px shifts, so an edit must still hold in views no step saw. REFINE_VIEWS_PER_STEP
@@ -35,6 +37,8 @@ class RefineConfig:
     stop_at_target: bool = True  # each face stops at its target: the nearer of the two steps around it (--refine.no-stop-at-target: all k)
     identity_margin: float = REFINE_IDENTITY_MARGIN  # the identity hinge's cosine for these steps (above it identity costs nothing)
     lr: float = 0.03  # Adam's step on the latent
+    # random differentiable transformations each step averages over instead of drawn views (--refine.eot.per-step 0: views)
+    eot: EotConfig = field(default_factory=EotConfig)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.views_per_step < 0 or self.lr <= 0:
@@ -44,7 +48,13 @@ class RefineConfig:
             raise ValueError("--refine.views is empty: give at least one view, e.g. id,flip")
         if not -1.0 <= self.identity_margin <= 1.0:
             raise ValueError(f"--refine.identity-margin is a cosine in [-1, 1], got {self.identity_margin}")
+        if self.eot.per_step and self.views_per_step != REFINE_VIEWS_PER_STEP:
+            raise ValueError("--refine.views-per-step has no effect with EOT draws: set --refine.eot.per-step 0 to draw views, "
+                             "or leave it")
 
     def described(self) -> dict[str, Any]:
         """What the steps are, for config hashes and reports: nothing but the (zero) steps when there are none."""
-        return {**asdict(self), "views": list(self.views)} if self.steps else {"steps": 0}
+        if not self.steps:
+            return {"steps": 0}
+        out = {**asdict(self), "views": list(self.views)}
+        return out if self.eot.per_step else {**out, "eot": {"per_step": 0}}

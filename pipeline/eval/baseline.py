@@ -11,13 +11,16 @@ import torch
 
 def fit_direction(w: torch.Tensor, values: torch.Tensor, ridge: float = 1e-2) -> torch.Tensor:
     """Unit direction n in latent space along which the attribute grows: ridge regression of the labels
-    on the flattened latents (the regression form of InterFaceGAN's separating hyperplane normal)."""
+    on the flattened latents (the regression form of InterFaceGAN's separating hyperplane normal). Labels that do not
+    vary over the rows give no direction: zeros (a step along it changes nothing, and the report says the baseline
+    did not reach the change), never the NaN a division by a zero norm would make."""
     x = w.reshape(len(w), -1).double()
     x = x - x.mean(0)
     y = (values.double() - values.double().mean())
     gram = x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
     coef = torch.linalg.solve(gram, x.T @ y)
-    return (coef / coef.norm()).float().reshape(w.shape[1:])
+    norm = coef.norm()
+    return (coef / norm if norm > 0 else coef).float().reshape(w.shape[1:])
 
 
 def move(w: torch.Tensor, direction: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:

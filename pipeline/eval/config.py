@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from models.labelers.resampling import ResampleConfig
 from pipeline.config import check_out
 from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
 
@@ -29,6 +30,7 @@ class EvalConfig:
     holdout_every: int = 10
     sheet_faces: int = 6
     dlib_rows: int = 32  # faces scored by the second identity embedder (dlib is slow on CPU)
+    robust: ResampleConfig = field(default_factory=ResampleConfig)  # the judge's random resamplings for the robust figure
 
     def __post_init__(self) -> None:
         check_out(self.out)

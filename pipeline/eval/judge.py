@@ -3,7 +3,8 @@
 Used by the end-of-training check, validation during training, `make eval`, `edit-one` and the benchmarks.
 The labelers are the black boxes that labeled the dataset (onnxruntime / the fer port on 8-bit images), not
 the differentiable critic; its default views include shifts the training critic never saw, so an edit that
-only fools the critic's own views does not count.
+only fools the critic's own views does not count. The robust figure reads the change under random resamplings (scale,
+rotation, shift, brightness, contrast, blur, JPEG: models/labelers/resampling.py) that nothing optimises on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from models.attributes import LABELERS, attribute, kept_attributes
+from models.labelers.resampling import ResampleConfig, resample
 from models.labelers.views import Views
 from models.open import open_embedder, open_generator, open_labeler
 from stages.render import from_uint8, to_uint8
@@ -36,13 +38,15 @@ class Reading:
     sface: np.ndarray  # (N, 128) unit vectors
     dlib: np.ndarray | None = None  # (n, 128) dlib descriptors of the first dlib_rows faces, once asked for
     checked: dict[str, np.ndarray] | None = None  # labels averaged over the judge's check views, once asked for
+    robust: dict[str, np.ndarray] | None = None  # labels averaged over the judge's random resamplings, once asked for
 
 
 class Judge:
     """Loaded once; `read` a batch, `compare` an edit with its original."""
 
     def __init__(self, generator: str | None, labelers: tuple[str, ...] = LABELERS, views: tuple[str, ...] = JUDGE_VIEWS,
-                 dlib: bool = True, dlib_rows: int = 32, check_views: tuple[str, ...] = CHECK_VIEWS) -> None:
+                 dlib: bool = True, dlib_rows: int = 32, check_views: tuple[str, ...] = CHECK_VIEWS,
+                 resampling: ResampleConfig = ResampleConfig()) -> None:
         self.gen = open_generator(generator)
         self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
         self.views = Views(views)
@@ -50,6 +54,7 @@ class Judge:
         self.dlib = _dlib(self.gen.framing) if dlib else None  # an embedder training never saw
         self.dlib_rows = dlib_rows  # dlib runs ~9 faces/s on 2 cores: the same-person rate is on the first rows
         self.check_views = check_views
+        self.resampling = resampling
 
     @torch.no_grad()
     def render(self, w: torch.Tensor) -> torch.Tensor:
@@ -64,6 +69,13 @@ class Judge:
         by_view = {name: {k: x[i] for k, x in per.items()} for i, name in enumerate(v.names)}
         return {k: x.mean(0) for k, x in per.items()}, by_view
 
+    @torch.no_grad()
+    def label_resampled(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Labels averaged over the resampling's draws of each 8-bit image (face i's draws depend on i and the seed only)."""
+        shown = from_uint8(resample(to_uint8(images), self.resampling))
+        raw = {k: x for lab in self.labelers for k, x in lab(shown).items()}
+        return {k: x.reshape(self.resampling.draws, -1).mean(0) for k, x in raw.items()}
+
     def read(self, w: torch.Tensor) -> Reading:
         images = self.render(w)
         labels, by_view = self.label(images)
@@ -77,7 +89,8 @@ class Judge:
                 ) -> dict[str, Any]:
         """One edit judged per requested attribute: requested, attainable (clipped to the range), achieved
         (view-averaged; also per view), ratio; drift of the attributes that should hold; identity; latent distance.
-        `check` adds ratio_check: the achieved / attainable over the check views, which nothing else reads."""
+        `check` adds ratio_check, the achieved / attainable over the check views, which nothing else reads, and
+        ratio_robust, the same under the random resamplings (the same draws before and after)."""
         after = self.read(w1)
         out: dict[str, Any] = {"rows": len(w1), "requested": {}, "attainable": {}, "achieved": {}, "ratio": {}, "achieved_by_view": {}}
         for name, d in requested.items():
@@ -103,8 +116,17 @@ class Judge:
                 before.checked = self.label(before.images, self.check_views)[0]
             checked = self.label(after.images, self.check_views)[0]
             out["ratio_check"] = {n: _ratio(float(np.mean(checked[n] - before.checked[n])), out["attainable"][n]) for n in requested}
+            out["ratio_robust"] = self.robust_ratio(before, after, out["attainable"])
         out["after"] = after
         return out
+
+
+    def robust_ratio(self, before: Reading, after: Reading, attainable: dict[str, float]) -> dict[str, float]:
+        """achieved / attainable per requested attribute, both read under the same random resamplings."""
+        if before.robust is None:
+            before.robust = self.label_resampled(before.images)
+        after.robust = self.label_resampled(after.images)
+        return {n: _ratio(float(np.mean(after.robust[n] - before.robust[n])), a) for n, a in attainable.items()}
 
 
 def _ratio(achieved: float, attainable: float) -> float:
@@ -127,7 +149,8 @@ def _dlib(framing: Any) -> Any:
 
 def judge_strengths(judge: Judge, before: Reading, mapper: Any, strength: float) -> list[tuple[str, float, dict[str, Any]]]:
     """Each of the mapper's attributes pushed -strength and +strength of its range from `before`, one pass,
-    judged: (attribute, sign, judgement). Validation during training and the end-of-training check."""
+    judged with the check views and the robust figure: (attribute, sign, judgement). Validation during training and
+    the end-of-training check."""
     from models.editors.mapper import request
 
     a = judge.attrs(before, mapper.cfg.attributes)
@@ -136,14 +159,20 @@ def judge_strengths(judge: Judge, before: Reading, mapper: Any, strength: float)
         for sign in (-1.0, 1.0):
             change = {name: sign * strength * _span(name)}
             with torch.no_grad():
-                out.append((name, sign, judge.compare(before, mapper(before.w, a, request(mapper, len(a), change)), change)))
+                out.append((name, sign, judge.compare(before, mapper(before.w, a, request(mapper, len(a), change)), change, check=True)))
     return out
 
 
 def summary_line(name: str, r: dict[str, Any]) -> str:
     return (f"requested {name} {r['requested'][name]:+.3f} (attainable {r['attainable'][name]:+.3f}) -> achieved "
-            f"{r['achieved'][name]:+.3f} (ratio {r['ratio'][name]:.2f}); drift {r['drift']:.3f}; identity cosine "
+            f"{r['achieved'][name]:+.3f} (ratio {r['ratio'][name]:.2f}{_checked(name, r)}); drift {r['drift']:.3f}; identity cosine "
             f"{r['identity_cos']:.3f}")
+
+
+def _checked(name: str, r: dict[str, Any]) -> str:
+    """', check views x, robust y' where the judgement has them."""
+    return "".join(f", {label} {r[key][name]:.2f}" for key, label in (("ratio_check", "check views"), ("ratio_robust", "robust"))
+                   if key in r)
 
 
 def export_labelers(doc: dict[str, Any]) -> tuple[str, ...]:

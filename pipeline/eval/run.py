@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class Evaluation:
         request(self.mapper, 0, dict.fromkeys(cfg.attributes, 0.0))  # an attribute the mapper does not edit: one line, before any work
         self.judged_names = tuple(n for n in self.names if n in cfg.attributes) if cfg.attributes else self.names
         data = held_out(cfg.dataset or self.doc["dataset"], cfg.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
-        self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows)
+        self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows, resampling=cfg.robust)
         self.before = self.judge.read(data["w"])
         self.a = self.judge.attrs(self.before, self.names)  # the mapper's input: view-averaged real labels
         self.directions = {n: fit_direction(data["w_train"], data["a_train"][:, j]) for j, n in enumerate(self.names)}
@@ -150,10 +151,11 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     sheets = save_sheets(rows, ev.before, cfg, out_dir)
     report = {"mapper": cfg.mapper, "dataset": cfg.dataset or ev.doc["dataset"], "rows": len(ev.before.w),
               "generator_id": ev.doc["generator_id"], "judge_views": list(ev.judge.views.names),
-              "check_views": list(ev.judge.check_views),
+              "check_views": list(ev.judge.check_views), "robust": asdict(cfg.robust),
               "reread_views": list(ev.reread_views), "passes": cfg.passes,
               "baseline_match": {"tolerance": cfg.baseline_tolerance, "tries": cfg.baseline_tries},
-              "refine": {**cfg.refine.described(), "views_per_step": cfg.refine.views_per_step if ev.refiner.schedule else 0,
+              "refine": {**cfg.refine.described(), "views_per_step": cfg.refine.views_per_step if ev.refiner.schedule and not
+                         cfg.refine.eot.per_step else 0,
                          "batch": cfg.refine_batch} if cfg.refine.steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
               "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
@@ -210,6 +212,7 @@ def summarise(report: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"request": key, "method": m,
                         "ratio": {n: float(np.mean([r["ratio"][n] for r in rs])) for n in group[0]["request"]},
                         "ratio_check": {n: float(np.mean([r["ratio_check"][n] for r in rs])) for n in group[0]["request"]},
+                        "ratio_robust": {n: float(np.mean([r["ratio_robust"][n] for r in rs])) for n in group[0]["request"]},
                         "identity_cos": float(np.mean([r["identity_cos"] for r in rs])),
                         "dlib_same_min": min((r.get("dlib_same_person", float("nan")) for r in rs), default=float("nan")),
                         "identity_ge_baseline": sum(r["identity_cos"] >= b["identity_cos"] - 1e-9 for r, b in zip(rs, base)),
@@ -223,30 +226,35 @@ def markdown(report: dict[str, Any]) -> str:
     def f(r: dict[str, Any], key: str, names: list[str], fmt: str) -> str:
         return " / ".join(format(r[key][n], fmt) for n in names)
 
-    head = ("| request | strength | method | attainable | achieved | achieved / attainable | drift | SFace cos | dlib same "
-            "| latent dist |\n|" + "---|" * 10 + "\n")
+    head = ("| request | strength | method | attainable | achieved | achieved / attainable | check views | robust | drift | SFace cos "
+            "| dlib same | latent dist |\n|" + "---|" * 12 + "\n")
     body = ""
     for row in report["results"]:
         for m in methods(row):
             r, names = row[m], list(row["request"])
             dl = f"{r['dlib_same_person']:.2f}" if "dlib_same_person" in r else "n/a"
             body += (f"| {'+'.join(names)} | {row['strength']:+.2f} | {m} | {f(r, 'attainable', names, '+.3f')} | "
-                     f"{f(r, 'achieved', names, '+.3f')} | {f(r, 'ratio', names, '.2f')} | "
+                     f"{f(r, 'achieved', names, '+.3f')} | {f(r, 'ratio', names, '.2f')} | {f(r, 'ratio_check', names, '.2f')} | "
+                     f"{f(r, 'ratio_robust', names, '.2f')} | "
                      f"{r['drift']:.3f} | {r['identity_cos']:.3f} | {dl} | {r['latent_dist']:.2f} |\n")
-    summ = ("\n| request | method | mean achieved / attainable | on the check views | mean SFace cos | identity >= baseline "
-            "| drift <= baseline | min dlib same | ms per face |\n|" + "---|" * 9 + "\n")
+    summ = ("\n| request | method | mean achieved / attainable | on the check views | robust | mean SFace cos | identity >= baseline "
+            "| drift <= baseline | min dlib same | ms per face |\n|" + "---|" * 10 + "\n")
     for s in report["summary"]:
         ms = f"{1000 * s['seconds_per_face']:.2f}" if s["seconds_per_face"] is not None else "n/a"
         ratio = " / ".join(f"{v:.2f}" for v in s["ratio"].values())
         check = " / ".join(f"{v:.2f}" for v in s["ratio_check"].values())
-        summ += (f"| {s['request']} | {s['method']} | {ratio} | {check} | {s['identity_cos']:.3f} | "
+        robust = " / ".join(f"{v:.2f}" for v in s["ratio_robust"].values())
+        summ += (f"| {s['request']} | {s['method']} | {ratio} | {check} | {robust} | {s['identity_cos']:.3f} | "
                  f"{s['identity_ge_baseline']}/{s['strengths']} | {s['drift_le_baseline']}/{s['strengths']} | "
                  f"{s['dlib_same_min']:.2f} | {ms} |\n")
     refine = report.get("refine") or {}
     note = (f"\n{report['rows']} held-out faces. Labels by the real labelers on 8-bit images, averaged over the views "
             f"{', '.join(report['judge_views'])}; on the check views = the same ratio over {', '.join(report['check_views'])}, "
             "shifts that no critic, critic step or judge view uses (an edit that is the face reads there as in the judge's "
-            "views); attainable = the request clipped to the attribute's range; drift = mean "
+            f"views); robust = the same ratio read by the labelers under {report['robust']['draws']} random resamplings per face "
+            "that nothing optimises on, the same draws before and after (models/labelers/resampling.py ResampleConfig: zoom, "
+            "rotation, shift, brightness, contrast, blur, JPEG; what a kept image goes through); "
+            "attainable = the request clipped to the attribute's range; drift = mean "
             "|change| of the attributes that should hold (aliases of a requested one excluded), as a fraction of their range; "
             f"SFace cosine to the original; dlib same = share of the first {report['dlib_rows']} faces within dlib's 0.6 "
             "same-person distance (an embedder training never saw). The baseline (ridge direction) is stepped until its mean achieved change matches the one-pass "
@@ -272,6 +280,10 @@ def drawn(refine: dict[str, Any]) -> str:
     views, k = refine.get("views") or [], refine.get("views_per_step") or 0
     if not views:
         return "the views (not run here)"
+    if (eot := (refine.get("eot") or {}).get("per_step")):
+        return (f"{eot} random differentiable transformations drawn for each step (zoom, rotation, sub-pixel shift, mirror, "
+                "colour, blur, down-/up-sampling, noise: models/labelers/eot.py, a family and seed apart from the robust "
+                f"figure's), the originals read over {', '.join(views)}")
     return f"{k} views drawn for each step from {', '.join(views)}" if k else f"the views {', '.join(views)}"
 
 

@@ -177,14 +177,19 @@ class Editor:
 
     @torch.inference_mode()
     def readings(self, export_id: str, source: str, changes: dict[str, float]) -> dict[str, Any]:
-        """The real labelers over views, before and after; identity cosine (SFace) and latent distance. The judge
-        renders the edit itself, so the image the slider already has is not rendered again."""
+        """The real labelers over views, before and after, and under the judge's random resamplings; identity cosine
+        (SFace) and latent distance. The judge renders the edit itself, so the image the slider has is not rendered again."""
         m, face, w1 = self.edited(export_id, source, changes)
         with self._lock:
             after = m.judge.read(w1)
+            if face.reading.robust is None:
+                face.reading.robust = m.judge.label_resampled(face.reading.images)
+            robust = m.judge.label_resampled(after.images)  # what a resampled copy (scaling, JPEG...) of the edit reads
         names = list(face.reading.labels)
         return {"before": {n: float(face.reading.labels[n][0]) for n in names},
                 "after": {n: float(after.labels[n][0]) for n in names},
+                "robust": {"before": {n: float(face.reading.robust[n][0]) for n in names},
+                           "after": {n: float(robust[n][0]) for n in names}},
                 "identity_cos": float(np.sum(face.reading.sface[0] * after.sface[0])),
                 "latent_dist": float((w1 - face.w).norm()), "views": list(m.judge.views.names)}
 

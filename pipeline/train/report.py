@@ -88,7 +88,8 @@ class Validation:
         for name, sign, r in judge_strengths(self.judge, self.before, mapper, self.strength):
             tag = f"val/{name}{'+' if sign > 0 else '-'}"
             out.update({f"{tag}/attainable": r["attainable"][name], f"{tag}/achieved": r["achieved"][name],
-                        f"{tag}/drift": r["drift"], f"{tag}/identity_cos": r["identity_cos"], f"{tag}/latent_dist": r["latent_dist"]})
+                        f"{tag}/drift": r["drift"], f"{tag}/identity_cos": r["identity_cos"], f"{tag}/latent_dist": r["latent_dist"],
+                        f"{tag}/ratio_check": r["ratio_check"][name], f"{tag}/ratio_robust": r["ratio_robust"][name]})
             cols.append(r["after"].images[: self.faces])
         self.log.image(f"step-{step:06d}", image_grid(cols))
         mapper.train(was)

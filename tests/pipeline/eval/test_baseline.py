@@ -20,6 +20,13 @@ def saturating(a: float) -> float:
     return 0.4 * math.tanh(2.0 * a)
 
 
+def test_labels_that_do_not_vary_give_no_direction_not_nan():
+    """A tiny random generator's faces all read alike: the direction is zeros (a step changes nothing), not 0/0."""
+    w = torch.randn(28, 8, 64)
+    n = fit_direction(w, torch.full((28,), 0.4))
+    assert n.shape == (8, 64) and torch.equal(n, torch.zeros(8, 64))
+
+
 @pytest.mark.parametrize("goal", [0.3, -0.15])
 def test_a_bending_response_is_matched_within_the_tolerance(goal):
     """The straight line through the two probes alone lands off the goal; the secant steps land on it."""

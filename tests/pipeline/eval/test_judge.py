@@ -59,3 +59,17 @@ def test_the_check_reads_the_change_over_the_check_views(judge, faces):
     expect = float(np.mean(after["male"] - judge.label(before.images, CHECK_VIEWS)[0]["male"])) / r["attainable"]["male"]
     assert r["ratio_check"]["male"] == pytest.approx(expect, abs=1e-6) and r["ratio_check"]["male"] != r["ratio"]["male"]
     assert "ratio_check" not in judge.compare(before, faces, {"male": 0.2})
+
+
+def test_the_robust_figure_reads_the_change_under_the_same_random_resamplings_before_and_after(judge, faces):
+    from models.labelers.resampling import ResampleConfig
+
+    before = judge.read(faces)
+    moved = faces + 0.8 * torch.randn(faces.shape, generator=torch.Generator().manual_seed(6))
+    r = judge.compare(before, moved, {"male": 0.2}, check=True)
+    after = judge.label_resampled(r["after"].images)
+    expect = float(np.mean(after["male"] - judge.label_resampled(before.images)["male"])) / r["attainable"]["male"]
+    assert r["ratio_robust"]["male"] == pytest.approx(expect, abs=1e-6) and r["ratio_robust"]["male"] != r["ratio"]["male"]
+    assert judge.compare(before, faces.clone(), {"male": 0.2}, check=True)["ratio_robust"]["male"] == 0  # same draws: no change
+    other = Judge(None, dlib=False, resampling=ResampleConfig(seed=1))
+    assert not np.allclose(other.label_resampled(before.images)["male"], before.robust["male"])  # the seed picks the draws
