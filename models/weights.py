@@ -220,13 +220,22 @@ def check_tensors(tensors: dict[str, Any], source: str | Path) -> None:
             raise CheckpointError(f"{source}: tensor {name!r} {problem}")
 
 
+def not_dense(t: Any) -> str | None:
+    """What a tensor is when it is not a plain dense one with data (sparse_coo, nested, quantized, meta), else None."""
+    import torch
+
+    if t.layout != torch.strided or t.is_nested or t.is_quantized or t.is_meta:
+        return "nested" if t.is_nested else "quantized" if t.is_quantized else "meta" if t.is_meta else str(t.layout).removeprefix("torch.")
+    return None
+
+
 def _tensor_problem(name: object, t: Any) -> str | None:
     import torch
 
     if not isinstance(t, torch.Tensor):
         return f"is a {type(t).__name__}, not a tensor"
-    if t.layout != torch.strided or t.is_nested or t.is_quantized or t.is_meta:
-        kind = "nested" if t.is_nested else "quantized" if t.is_quantized else "meta" if t.is_meta else str(t.layout).removeprefix("torch.")
+    kind = not_dense(t)
+    if kind:
         return f"is a {kind} tensor; only dense tensors with data are read"
     if not t.is_floating_point() and not (str(name).endswith("num_batches_tracked") and t.dtype == torch.int64):
         return f"has dtype {str(t.dtype).removeprefix('torch.')}; weights must be floating point"

@@ -73,7 +73,7 @@ def _torch_latents(p: Path) -> tuple[np.ndarray, np.ndarray]:
     that imports code is refused by name (a CheckpointError is a ValueError: one line from the CLI)."""
     import torch
 
-    from models.weights import torch_load
+    from models.weights import not_dense, torch_load
 
     obj = torch_load(p, "latent")
     if isinstance(obj, dict):
@@ -85,7 +85,7 @@ def _torch_latents(p: Path) -> tuple[np.ndarray, np.ndarray]:
         obj = torch.stack(list(obj.values()))
     if not isinstance(obj, torch.Tensor):
         raise ValueError(f"{p} holds a {type(obj).__name__}, not a latent tensor or a dict of them")
-    if obj.layout != torch.strided or obj.is_quantized or obj.is_meta or obj.is_nested:
+    if not_dense(obj):
         raise ValueError(f"{p} holds a sparse, quantized, nested or meta tensor; latents must be a plain dense tensor")
     arr = (obj.float() if obj.is_floating_point() else obj).numpy()  # bool and complex stay so: refused by dtype
     return arr, np.arange(len(arr))

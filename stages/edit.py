@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from models.editors.mapper import load_mapper
-from stages.finite import refuse_nonfinite
+from stages.finite import nonfinite_rows, refuse_nonfinite
 
 
 class ApplyMapper:
@@ -31,11 +31,9 @@ class ApplyMapper:
     @torch.inference_mode()
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w = torch.from_numpy(np.require(batch["w"], np.float32, ["C", "W"])).to(self.device)  # store views are read-only
-        if not bool(torch.isfinite(w.sum())):  # NaN and Inf survive a sum: one reduction, not a mask of every value (W+: 6 % of the stage)
-            bad = ~torch.isfinite(w.reshape(len(w), -1)).all(dim=1)  # exact (a sum of finite values can overflow)
-            ids = batch["id"][bad.cpu().numpy()].tolist()
-            if ids:
-                raise ValueError(f"{len(ids)} latents contain NaN or Inf (ids {ids[:10]})")
+        bad = nonfinite_rows(w)
+        if len(bad):
+            raise ValueError(f"{len(bad)} latents contain NaN or Inf (ids {batch['id'][bad][:10].tolist()})")
         a = torch.from_numpy(np.stack([batch[f"src_{n}"] for n in self.names], axis=1).astype(np.float32)).to(self.device)
         v = len(self.deltas)
         out = {k: np.repeat(val, v, axis=0) for k, val in batch.items() if k != "w"}
@@ -70,8 +68,8 @@ class RefineEdits:
         out = {k: v for k, v in batch.items() if k != "w_src"}
         if bool(asked.any()):
             w1[asked] = self.refiner(w0[asked], w1[asked], delta[asked])
-        refuse_nonfinite("the critic steps gave edited latents with", w1.detach(), batch["id"])
-        out["w"] = w1.detach().cpu().numpy()
+        refuse_nonfinite("the critic steps gave edited latents with", w1, batch["id"])
+        out["w"] = w1.cpu().numpy()
         return out
 
 

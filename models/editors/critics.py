@@ -31,9 +31,8 @@ class ImageCritic:
         faces = images if id_rows is None else images[:id_rows]
         return self.h(images) if views is None else self.h(images, views=views), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
 
-    def labels(self, w: torch.Tensor, views: Views | EotDraw | None = None) -> torch.Tensor:
-        """H(G(w)) alone, over `views` (None: its own): no identity embedding."""
-        images = self.gen.synthesis(w)
+    def labels(self, images: torch.Tensor, views: Views | EotDraw | None = None) -> torch.Tensor:
+        """H of images already rendered by G, over `views` (None: its own): no identity embedding."""
         return self.h(images) if views is None else self.h(images, views=views)
 
 

@@ -78,6 +78,7 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
             paired: bool) -> torch.Tensor:
     with torch.no_grad():
         before = critic(w0)
+        shown = critic.gen.synthesis(w0) if paired and schedule is not None else None  # rendered once for every step's draws
     a = before[0][:, space.index]
     target = torch.minimum(torch.maximum(a + delta, space.low), space.high)
     asked = delta != 0
@@ -88,7 +89,7 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
     with torch.enable_grad():
         for t in range(steps):
             after = critic(w) if schedule is None else critic(w, views=schedule[t])
-            now, goal = (before, target) if not paired or schedule is None else _under(critic, w0, schedule[t], before, target, space)
+            now, goal = (before, target) if not paired or schedule is None else _under(critic, shown, schedule[t], before, target, space)
             if stop_at_target:
                 pred = after[0][:, space.index].detach()
                 miss = ((asked * (pred - goal) / (space.high - space.low)) ** 2).sum(1)
@@ -109,11 +110,11 @@ def _refine(critic: ImageCritic, space: AttrSpace, w0: torch.Tensor, w1: torch.T
     return torch.where(pick(done, w), kept, w.detach())
 
 
-def _under(critic: ImageCritic, w0: torch.Tensor, draw: Views | EotDraw, before: tuple[torch.Tensor, torch.Tensor],
+def _under(critic: ImageCritic, shown: torch.Tensor, draw: Views | EotDraw, before: tuple[torch.Tensor, torch.Tensor],
            target: torch.Tensor, space: AttrSpace) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The originals read under `draw` (their identity embedding as before) and the target moved by as much."""
     with torch.no_grad():
-        a_t = critic.labels(w0, views=draw)
+        a_t = critic.labels(shown, views=draw)
     return (a_t, before[1]), target + a_t[:, space.index] - before[0][:, space.index]
 
 
