@@ -13,7 +13,7 @@ ARGS ?=
 MAPPER ?= $(shell ls -td runs/train-*/export 2>/dev/null | head -1)
 
 .DEFAULT_GOAL := help
-.PHONY: help env dataset train train-regressor edit eval serve bench test lint clean
+.PHONY: help env dataset train train-regressor edit eval edit-photos serve bench test lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ edit: $(STAMP) ## sweep the newest mapper's first attribute over the held-out fa
 eval: $(STAMP) ## judge the newest mapper (one pass, 3 passes) against a linear baseline (MAPPER=, ARGS=)
 	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
 	$(PY) -m pipeline eval --mapper $(MAPPER) $(ARGS)
+
+PHOTOS ?= tests/data/photos
+DELTA ?= smiling=+0.3
+edit-photos: $(STAMP) ## edit every face in a folder of photos with the newest mapper (PHOTOS=, DELTA=, OUT=, ARGS=)
+	$(if $(MAPPER),,$(error no mapper export under runs/: run `make train` first or pass MAPPER=))
+	$(PY) -m pipeline photos --photos $(PHOTOS) --mapper $(MAPPER) --delta $(DELTA) --out $(or $(OUT),data/photos) $(ARGS)
 
 serve: $(STAMP) ## a local web editor on the mapper exports under runs/ (MAPPER= selects the first, ARGS=)
 	$(PY) -m pipeline serve $(if $(MAPPER),--mapper $(MAPPER)) $(ARGS)

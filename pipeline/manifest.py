@@ -13,11 +13,13 @@ from pipeline.storage import Store
 
 FORMAT = "latent2latent-dataset/1"
 EDITS_FORMAT = "latent2latent-edits/1"  # pipeline/edit/job.py writes it
+PHOTOS_FORMAT = "latent2latent-photos/1"  # pipeline/photos/job.py writes it: one row per face
 # what every reader of a manifest relies on, by format; each shard entry has SHARD_KEYS
 REQUIRED = {FORMAT: ("num_rows", "shards", "seeds", "latent_shape", "attributes", "generator_id", "config_hash"),
-            EDITS_FORMAT: ("num_rows", "shards", "latent_shape", "attributes", "generator_id", "config_hash")}
+            EDITS_FORMAT: ("num_rows", "shards", "latent_shape", "attributes", "generator_id", "config_hash"),
+            PHOTOS_FORMAT: ("num_rows", "shards", "photos", "names", "attributes", "generator_id", "config_hash")}
 SHARD_KEYS = {"index", "rows", "files"}
-FORMATS = {"dataset": FORMAT, "edit": EDITS_FORMAT}  # the manifest each sharded verb writes
+FORMATS = {"dataset": FORMAT, "edit": EDITS_FORMAT, "photos": PHOTOS_FORMAT}  # the manifest each sharded verb writes
 
 
 def build_manifest(cfg: DatasetConfig, schema: ShardSchema, ids: dict[str, Any], shards: list[dict]) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def verify_manifest(uri: str) -> list[str]:
 
     import pyarrow.parquet as pq
 
-    store, doc, problems = Store(uri), read_manifest(uri, (FORMAT, EDITS_FORMAT)), []
+    store, doc, problems = Store(uri), read_manifest(uri, (FORMAT, EDITS_FORMAT, PHOTOS_FORMAT)), []
     for shard in doc["shards"]:
         for kind, f in shard["files"].items():
             data = store.read_bytes(f["path"]) if store.exists(f["path"]) else None

@@ -7,9 +7,10 @@ import re
 CONFIG = "config.json"  # written first: the resolved config, git revision, package versions
 LOG = "log.txt"  # append-only
 MANIFEST = "manifest.json"  # written last: what makes a dataset exist
+REPORT = "report.json"  # the photos job's figures against its targets, written after the manifest
 RAY_LOG = "ray.log"  # Ray's own driver-side log lines, in the run directory (local outputs)
 PARQUET_DIR, WDS_DIR, STATS_DIR = "parquet", "wds", "stats"
-RUN_FILES = (CONFIG, LOG, MANIFEST)  # what --overwrite may remove at the top of a run directory
+RUN_FILES = (CONFIG, LOG, MANIFEST, REPORT)  # what --overwrite may remove at the top of a run directory
 SHARD_DIRS = (PARQUET_DIR, WDS_DIR, STATS_DIR)  # ... and below it, only files named as shard_stem names them
 _SHARD_FILE = re.compile(r"shard-\d{6}\.(parquet|tar|json)(\.tmp-[0-9a-f]{8})?")
 _TMP = re.compile(r"\.tmp-[0-9a-f]{8}$")  # Store.write_atomic's temp suffix: a file a killed run left half-written

@@ -96,7 +96,7 @@ def committed(store: Store, layout: Any) -> dict[int, dict]:
     for i in layout.indices():
         if store.exists(names.stats_path(i)):
             stats = store.read_json(names.stats_path(i))
-            if (stats["seeds"] == list(layout.bounds(i)) and stats["rows"] == layout.expected(i)
+            if (stats["seeds"] == list(layout.bounds(i)) and stats.get("units", stats["rows"]) == layout.expected(i)
                     and all(store.exists(f["path"]) for f in stats["files"].values())):
                 done[i] = stats
     return done
@@ -141,8 +141,8 @@ def run_to_end(build: Callable[[list[int]], ray.data.Dataset], layout: Any, done
                 for s in batch["stats"]:
                     stats = json.loads(s)
                     done[stats["index"]] = stats
-                    written += stats["rows"]
-                    bar.update(stats["rows"], shards=f"{len(done)}/{shards}")
+                    written += stats.get("units", stats["rows"])
+                    bar.update(stats.get("units", stats["rows"]), shards=f"{len(done)}/{shards}")
     missing = [i for i in layout.indices() if i not in done]
     if missing:
         raise RuntimeError(f"{len(missing)} {what} shards were not written (first: {missing[0]}); re-run the same command to finish them")

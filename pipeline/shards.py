@@ -200,13 +200,23 @@ def edit_tar_bytes(rows: dict[str, np.ndarray], keys: list[str], fmt: str) -> by
     return tar_members(members)
 
 
-def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bounds: tuple[int, int]) -> dict[str, Any]:
-    """Both data files first (each atomically), then the stats file that commits the shard."""
+def write_shard(store: Store, index: int, files: dict[str, bytes], rows: int, bounds: tuple[int, int],
+                units: int | None = None) -> dict[str, Any]:
+    """Both data files first (each atomically), then the stats file that commits the shard. `units`: the layout's input
+    rows the shard covers, where they are not its rows (photos, whose rows are faces)."""
     paths = {"parquet": names.parquet_path(index), "wds": names.tar_path(index)}
     written = {kind: store.write_atomic(paths[kind], data) for kind, data in files.items()}
     stats = {"index": index, "name": names.shard_stem(index), "seeds": list(bounds), "rows": rows, "files": written}
+    if units is not None:
+        stats["units"] = units
     store.write_json(names.stats_path(index), stats)
     return stats
+
+
+def layout_units(layout: Any, rows: dict[str, np.ndarray]) -> int | None:
+    """How many of the layout's input rows `rows` cover, for layouts whose output rows are not one per input row (None: the
+    rows themselves are the units)."""
+    return layout.units(rows) if hasattr(layout, "units") else None
 
 
 def concat_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -271,8 +281,9 @@ class ShardTask:
             n, bs = num_rows(rows), self.batch_size
             parts = [self.stage({k: v[lo:lo + bs] for k, v in rows.items()}) for lo in range(0, n, bs)]
             out = concat_rows(parts)
-            got = num_rows(out)
+            units = layout_units(self.layout, out)
+            got = num_rows(out) if units is None else units
             if got != self.layout.expected(shard):
                 raise RuntimeError(f"shard {shard}: {got} rows from its input, {self.layout.expected(shard)} expected")
-            written.append(write_shard(self.store, shard, self.encode(out, shard), got, self.layout.bounds(shard)))
+            written.append(write_shard(self.store, shard, self.encode(out, shard), num_rows(out), self.layout.bounds(shard), units))
         return stats_rows(written)

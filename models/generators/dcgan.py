@@ -58,8 +58,8 @@ class DCGAN(nn.Module):
             raise ValueError(f"expected latents of shape (N, {self.w_dim}) or (N, 1, {self.w_dim}), got {tuple(ws.shape)}")
         return self.main(ws[:, :, None, None])
 
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
-        return self.synthesis(ws)
+    def forward(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+        return self.synthesis(ws, noise_mode)  # torch.func.functional_call renders through here (models/inversion/tuned.py)
 
 
 def default_dcgan_path() -> Path:

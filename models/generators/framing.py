@@ -17,17 +17,29 @@ class Framing:
     """
 
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    # how a photo's face is aligned to this framing (models/faces/align.py): "ffhq-quad" (FFHQ's oriented square from the
+    # eyes and mouth), "template" (a similarity onto `landmarks`) or "" (photos cannot be aligned to it)
+    alignment: str = ""
+    # the five points (x, y as fractions of width and height) in YuNet's order where this generator draws them: eyes,
+    # nose tip, mouth corners (the DCGAN's were measured on its own renders; tests/models/faces re-measures them)
+    landmarks: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         top, left, bottom, right = self.box
         if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
             raise ValueError(f"framing box {self.box} is not inside the unit square")
+        if self.alignment not in ("", "ffhq-quad", "template") or (self.alignment == "template") != (len(self.landmarks) == 5):
+            raise ValueError(f"framing alignment {self.alignment!r} with {len(self.landmarks)} landmarks: 'template' takes 5, "
+                             "'ffhq-quad' and '' none")
 
 
 # FFHQ-aligned StyleGAN2 images: pSp/e4e's ArcFace crop (35:223, 32:220 of 256).
-FFHQ = Framing(box=(35 / 256, 32 / 256, 223 / 256, 220 / 256))
-# The gan-face-generate DCGAN (DigiFace-1M chips): the face fills the frame, hair at the top.
-DIGIFACE = Framing(box=(0.06, 0.06, 0.98, 0.94))
+FFHQ = Framing(box=(35 / 256, 32 / 256, 223 / 256, 220 / 256), alignment="ffhq-quad")
+# The gan-face-generate DCGAN (DigiFace-1M chips): the face fills the frame, hair at the top. Its landmarks: the mean of
+# YuNet's five points over 250 of its renders (seeds 0-255, upsampled 4x; 2 px spread per point), in 64-px units / 64.
+DIGIFACE_POINTS_PX = ((22.75, 29.47), (41.64, 29.75), (30.92, 41.56), (24.25, 50.96), (39.43, 51.34))
+DIGIFACE = Framing(box=(0.06, 0.06, 0.98, 0.94), alignment="template",
+                   landmarks=tuple((x / 64, y / 64) for x, y in DIGIFACE_POINTS_PX))
 FULL = Framing()
 
 

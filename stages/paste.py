@@ -1,0 +1,98 @@
+"""A face rendered in the generator's frame, back into the full-resolution photo: the inverse of the alignment's
+similarity, a feathered face mask, and either the render itself (replace, colour matched to the photo through the
+reconstruction) or only the edit's change (delta). Pixels outside the mask's support are the photo's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from models.faces.align import MaskConfig, face_mask
+
+if TYPE_CHECKING:  # the type only: the configs here are read by the CLI before torch loads
+    from models.generators.framing import Framing
+
+MODES = ("replace", "delta")
+
+
+@dataclass(frozen=True)
+class PasteConfig:
+    """How an edited face goes back into its photo."""
+
+    mode: str = "replace"  # replace: the render, colour matched (the edit at full strength, the generator's face); delta: photo + the edit's change
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    colour: bool = True  # replace: per-channel gain and offset taking the reconstruction to the photo, applied to the edit
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"--paste.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+def region(m: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the photo pixels the frame covers (its corners through the inverse similarity), clipped."""
+    inv = cv2.invertAffineTransform(m)
+    corners = np.float64([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]]) @ inv.T
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+
+
+def to_photo(frame: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """A frame-sized float image warped onto the photo region `box` (float32, the region's height x width)."""
+    x0, y0, x1, y1 = box
+    shifted = np.vstack([m, [0, 0, 1]]) @ np.float64([[1, 0, x0], [0, 1, y0], [0, 0, 1]])  # region pixels -> frame pixels
+    return cv2.warpAffine(np.float32(frame), shifted[:2], (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def photo_mask(framing: Framing, size: int, m: np.ndarray, box: tuple[int, int, int, int], cfg: MaskConfig) -> np.ndarray:
+    """The feathered face mask on the photo region, (h, w) float32 in [0, 1] (drawn at 4x the frame, so the edge is smooth)."""
+    big = face_mask(framing, size * 4, cfg)
+    x0, y0, x1, y1 = box
+    scaled = np.diag([4.0, 4.0, 1.0]) @ np.vstack([m, [0, 0, 1]]) @ np.float64([[1, 0, x0], [0, 1, y0], [0, 0, 1]])
+    return cv2.warpAffine(big, scaled[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def colour_fit(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel gain and offset taking `src` to `dst` in mean and spread, weighted by the mask."""
+    w = weight[..., None] / max(float(weight.sum()), 1e-6)
+    ms, md = (src * w).sum((0, 1)), (dst * w).sum((0, 1))
+    ss = np.sqrt(((src - ms) ** 2 * w).sum((0, 1))) + 1e-3
+    sd = np.sqrt(((dst - md) ** 2 * w).sum((0, 1)))
+    gain = np.clip(sd / ss, 0.5, 2.0)
+    return gain, md - gain * ms
+
+
+def paste_face(photo: np.ndarray, edit: np.ndarray, recon: np.ndarray, m: np.ndarray, framing: Framing, cfg: PasteConfig
+               ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """`photo` (H, W, 3) float32 0..255 with one face's edit (frame uint8) blended in place; returns it, the region's mask
+    and the region."""
+    size = edit.shape[0]
+    box = region(m, size, photo.shape)
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return photo, np.zeros((0, 0), np.float32), box
+    mask = photo_mask(framing, size, m, box, cfg.mask)
+    part = photo[y0:y1, x0:x1]
+    edit_r, recon_r = to_photo(edit, m, box), to_photo(recon, m, box)
+    if cfg.mode == "delta":
+        new = part + (edit_r - recon_r)
+    else:
+        gain, offset = colour_fit(recon_r, part, mask) if cfg.colour else (np.ones(3), np.zeros(3))
+        new = edit_r * gain + offset
+    photo[y0:y1, x0:x1] = part * (1 - mask[..., None]) + np.clip(new, 0, 255) * mask[..., None]
+    return photo, mask, box
+
+
+def seam_change(before: np.ndarray, after: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean absolute change (grey levels) on the ring where the mask fades out (0.05 < mask < 0.5): how visible the seam is."""
+    x0, y0, x1, y1 = box
+    ring = (mask > 0.05) & (mask < 0.5)
+    if not ring.any():
+        return 0.0
+    diff = np.abs(after[y0:y1, x0:x1].astype(np.float32) - before[y0:y1, x0:x1].astype(np.float32)).mean(2)
+    return float(diff[ring].mean())
