@@ -25,7 +25,8 @@ from stages.render import from_uint8, to_uint8
 
 class EditPhotos:
     """Face rows (from InvertFaces) -> `edit` (R, R, 3) uint8, `w_edit`, and per face what the output photo shows:
-    `edit_<attr>` (the render's readings), `pasted_<attr>` (re-detected, re-aligned, labelled; `refound` False and zeros where the face is not found again), `photo_sface` and `photo_dlib`
+    `edit_<attr>` (the render's readings), `pasted_<attr>` (re-detected, re-aligned, labelled; `refound` False and zeros where the face is not found again), `base_<attr>` (the same with the reconstruction pasted, no
+    edit: the edit's change in the output photo is pasted - base), `photo_sface` and `photo_dlib`
     (the output photo's face against the original's), `seam` (grey levels), and on each photo's first row `edited` (the
     photo's bytes in its format; None where no face of it was edited). `changes` is {attribute: change}; no mapper: the reconstruction is pasted."""
 
@@ -45,7 +46,7 @@ class EditPhotos:
         n = len(batch["status"])
         out = {**batch, "edit": batch["recon"].copy(), "w_edit": batch["w"].copy(), "photo_sface": np.zeros(n, np.float32),
                "photo_dlib": np.zeros(n, np.float32), "seam": np.zeros(n, np.float32), "edited": np.empty(n, dtype=object)}
-        out.update({f"pasted_{a}": np.zeros(n, np.float32) for a in self.attributes})
+        out.update({f"{p}{a}": np.zeros(n, np.float32) for p in ("pasted_", "base_") for a in self.attributes})
         out["refound"] = np.zeros(n, bool)
         out.update({f"edit_{a}": np.zeros(n, np.float32) for a in self.attributes})
         ok = np.nonzero(batch["status"] == OK)[0]
@@ -88,34 +89,43 @@ class EditPhotos:
         photo = out["photo"][first]
         if photo is None or not any(out["status"][i] == OK for i in rows):
             return  # nothing to paste: the photo's rows say why
+        edited, masks = self._composite(out, rows, photo, "edit")
+        out["edited"][first] = encode_photo(edited, str(out["format"][first]), self.quality)
+        edits = self.mapper is not None and bool(self.changes)
+        # the same photo with each face's reconstruction pasted and no edit: what the edit's change is read against
+        base = self._composite(out, rows, photo, "recon")[0] if edits else edited
+        found, found_base = self.detector(edited), (self.detector(base) if edits else None)
+        for i, (mask, box) in masks.items():
+            out["seam"][i] = seam_change(photo, edited, mask, box)
+            b, points = tuple(out["box"][i]), out["points"][i]
+            out["photo_sface"][i] = float(self.sface(photo, b, points) @ self.sface(edited, b, points))
+            out["photo_dlib"][i] = float(np.linalg.norm(photo_descriptor(self.dlib, photo, b) - photo_descriptor(self.dlib, edited, b)))
+            out["refound"][i] = self._read_again(out, i, edited, found, "pasted_")
+            self._read_again(out, i, base, found_base if edits else found, "base_")
+
+    def _composite(self, out: dict[str, np.ndarray], rows: list[int], photo: np.ndarray, key: str) -> tuple[np.ndarray, dict]:
+        """The photo with every edited face's `key` image (edit or recon) pasted in, and each face's mask and region."""
         canvas, masks = photo.astype(np.float32), {}
         for i in rows:
             if out["status"][i] == OK:
-                canvas, mask, box = paste_face(canvas, out["edit"][i], out["recon"][i], out["transform"][i], self.gen.framing, self.paste)
+                canvas, mask, box = paste_face(canvas, out[key][i], out["recon"][i], out["transform"][i], self.gen.framing, self.paste)
                 masks[i] = (mask, box)
-        edited = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
-        out["edited"][first] = encode_photo(edited, str(out["format"][first]), self.quality)
-        found = self.detector(edited) if masks else []
-        for i, (mask, box) in masks.items():
-            out["seam"][i] = seam_change(photo, edited, mask, box)
-            self._read_again(out, i, photo, edited, found)
+        return np.clip(np.round(canvas), 0, 255).astype(np.uint8), masks
 
-    def _read_again(self, out: dict[str, np.ndarray], i: int, photo: np.ndarray, edited: np.ndarray, found: list) -> None:
-        """The face as the output photo shows it: identity against the original at full resolution (the same alignment), and
-        the attributes of the face re-detected and re-aligned there."""
-        box, points = tuple(out["box"][i]), out["points"][i]
-        out["photo_sface"][i] = float(self.sface(photo, box, points) @ self.sface(edited, box, points))
-        out["photo_dlib"][i] = float(np.linalg.norm(photo_descriptor(self.dlib, photo, box) - photo_descriptor(self.dlib, edited, box)))
-        centre = np.float32(box[:2]) + np.float32(box[2:]) / 2
+    def _read_again(self, out: dict[str, np.ndarray], i: int, image: np.ndarray, found: list, prefix: str) -> bool:
+        """Face i as a viewer of `image` gets it: found again near its box, re-aligned and labelled into `<prefix><attr>`;
+        False (the columns left at 0) where it is not found again."""
+        box = out["box"][i]
+        centre = box[:2] + box[2:] / 2
         near = [f for f in found if np.linalg.norm(np.float32(f.box[:2]) + np.float32(f.box[2:]) / 2 - centre) < box[2] / 2]
-        if near:
-            out["refound"][i] = True
-            size = self.gen.resolution
-            crop = aligned_crop(edited, align_matrix(near[0].points, self.gen.framing, size), size)
-            images = from_uint8(crop[None], self.device)
-            for lab in self.labelers:
-                for a, v in lab(images).items():
-                    out[f"pasted_{a}"][i] = float(v[0])
+        if not near:
+            return False
+        size = self.gen.resolution
+        images = from_uint8(aligned_crop(image, align_matrix(near[0].points, self.gen.framing, size), size)[None], self.device)
+        for lab in self.labelers:
+            for a, v in lab(images).items():
+                out[f"{prefix}{a}"][i] = float(v[0])
+        return True
 
 
 def _photos(ids: np.ndarray) -> list[list[int]]:

@@ -119,7 +119,7 @@ def face_lines(rows: dict[str, np.ndarray], i: int, attributes: tuple[str, ...],
     for a in (changes or {}):
         if a in attributes:
             lines += [f"{a} {changes[a]:+g}: photo {rows[f'photo_{a}'][i]:.2f}, reconstruction {rows[a][i]:.2f},",
-                      f"  edit {rows[f'edit_{a}'][i]:.2f}, output photo {rows[f'pasted_{a}'][i]:.2f}"]
+                      f"  edit {rows[f'edit_{a}'][i]:.2f}; output photo {rows[f'pasted_{a}'][i]:.2f} (unedited {rows[f'base_{a}'][i]:.2f})"]
     return lines
 
 

@@ -53,7 +53,7 @@ def edit_photo(cfg: EditPhotoConfig) -> Path:
         sheet = photo_sheet(batch["photo"][0], decode_photo(batch["edited"][0])[0], faces, f"{os.path.basename(cfg.photo)}: {cfg.changes()}")
         _write(os.path.splitext(out)[0] + ".sheet.png", sheet)
     for i in ok:
-        print(f"face {batch['face'][i]}: " + "; ".join(face_lines(batch, i, plan.attributes, cfg.changes())))
+        print(f"face {batch['face'][i]}: " + " ".join(line.strip() for line in face_lines(batch, i, plan.attributes, cfg.changes())))
     for i in np.nonzero(batch["status"] != OK)[0]:
         print(f"face {batch['face'][i]} not edited ({batch['status'][i]}): {batch['message'][i]}")
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")

@@ -14,7 +14,7 @@ TARGETS = {
     "dlib_same_share": {"optimize": (">=", 0.75), "tune": (">=", 1.0)},  # share of faces dlib calls the same person
     "dlib_max": {"tune": ("<", 0.45)},
     "above_floor_share": (">=", 1.0),  # share of faces whose reconstruction beats the best of the random pool (SFace)
-    "survives_mean": (">=", 0.5),  # the output photo's change / the render's change, per asked attribute
+    "survives": (">=", 0.5),  # per asked attribute: the output photo's mean change (edit pasted - reconstruction pasted) / the render's
     "photo_sface_min": {"replace": (">=", 0.84), "delta": (">=", 0.94)},  # output photo vs original, full resolution
     "seam_max": ("<=", 7.0),  # grey levels on the mask's fading ring
     "seconds_mean": {"optimize": ("<=", 60.0), "tune": ("<=", 90.0)},  # inversion per face
@@ -35,7 +35,7 @@ def face_rows(rows: dict[str, np.ndarray], changes: dict[str, float]) -> list[di
         rec["refound"] = bool(rows["refound"][i])
         for a in changes:
             render = float(rows[f"edit_{a}"][i] - rows[a][i])
-            shown = float(rows[f"pasted_{a}"][i] - rows[f"photo_{a}"][i]) if rec["refound"] else 0.0
+            shown = float(rows[f"pasted_{a}"][i] - rows[f"base_{a}"][i]) if rec["refound"] else 0.0
             rec[a] = {"asked": changes[a], "render": render, "photo": shown, "survives": shown / render if abs(render) > 1e-6 else None}
         out.append(rec)
     return out
@@ -50,12 +50,13 @@ def summarize(faces: list[dict[str, Any]], invert: str, paste: str, changes: dic
                "dlib_same_share": float(np.mean(col("dlib") < 0.6)), "dlib_max": float(col("dlib").max()),
                "above_floor_share": float(np.mean(col("sface") > col("floor_sface"))), "photo_sface_min": float(col("photo_sface").min()),
                "seam_max": float(col("seam").max()), "seconds_mean": float(col("seconds").mean())}
-    ratios = [f[a]["survives"] for f in faces for a in changes if f[a]["survives"] is not None]
-    if ratios:
-        figures["survives_mean"] = float(np.mean(ratios))
+    for a in changes:  # the mean change the output photos show over the mean the renders show (as the judge's ratio)
+        render = np.mean([f[a]["render"] for f in faces])
+        if abs(render) > 1e-6:
+            figures[f"survives_{a}"] = float(np.mean([f[a]["photo"] for f in faces]) / render)
     rows = {}
     for name, value in figures.items():
-        rule = TARGETS[name]
+        rule = TARGETS["survives" if name.startswith("survives_") else name]
         rule = rule.get(invert, rule.get(paste)) if isinstance(rule, dict) else rule
         rows[name] = {"value": value, **({"target": f"{rule[0]} {rule[1]}", "met": _met(value, rule)} if rule else {})}
     return {"faces": len(faces), "invert": invert, "paste": paste, "changes": changes, "figures": rows}

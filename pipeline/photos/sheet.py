@@ -22,7 +22,7 @@ def photo_sheet(photo: np.ndarray, edited: np.ndarray, faces: list[dict], title:
     before, after = _fit(photo, PHOTO_HEIGHT), _fit(edited, PHOTO_HEIGHT)
     font = ImageFont.load_default(size=13)
     line = 17
-    face_h = CROP + line * (1 + max((len(f["lines"]) for f in faces), default=0)) + 8
+    face_h = max(CROP, line * (2 + max((len(f["lines"]) for f in faces), default=0))) + 8  # the text sits beside the crops
     width = max(before.width + after.width, 3 * CROP + 420)
     canvas = Image.new("RGB", (width, line + PHOTO_HEIGHT + 8 + face_h * len(faces)), "white")
     draw = ImageDraw.Draw(canvas)
