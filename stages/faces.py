@@ -46,7 +46,7 @@ def decode_photos(batch: dict[str, np.ndarray], limits: PhotoLimits = PhotoLimit
             except PhotoError as e:
                 status, message = e.status, str(e)
         else:
-            message = "the photo could not be read"
+            message = "the photo was not there when it was read (moved or deleted after it was listed)"
         photos.append(pixels)
         formats.append(fmt)
         statuses.append(status)

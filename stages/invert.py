@@ -21,11 +21,15 @@ from stages.faces import OK
 from stages.render import from_uint8, to_uint8
 
 
-def edit_space(gen: Generator, latent_shape: tuple[int, ...] | None) -> str:
+def edit_space(gen: Generator, latent_shape: tuple[int, ...] | None, asked: str = "auto") -> str:
     """The space to project into: the mapper's (W or W+), else W; the DCGAN's W is its z, optimised with its prior."""
-    if gen.num_ws == 1:
-        return "z"
-    return "wplus" if latent_shape is not None and len(latent_shape) == 2 else "w"
+    fits = ("z", "w") if gen.num_ws == 1 else (("wplus",) if latent_shape is not None and len(latent_shape) == 2 else
+                                               ("w", "z") if latent_shape is not None else ("w", "z", "wplus"))
+    if asked == "auto":
+        return "z" if gen.num_ws == 1 else fits[0]
+    if asked not in fits:
+        raise ValueError(f"--project.space {asked} does not fit {'this mapper' if latent_shape else gen.name} (it takes {' or '.join(fits)})")
+    return asked
 
 
 class InvertFaces:
@@ -38,7 +42,7 @@ class InvertFaces:
                  device: str = "cpu") -> None:
         self.gen = open_generator(generator, device)
         self.cfg, self.device = cfg, device
-        self.project = replace(cfg.project, space=edit_space(self.gen, latent_shape))
+        self.project = replace(cfg.project, space=edit_space(self.gen, latent_shape, cfg.project.space))
         self.loss = ReconstructionLoss(self.gen.framing, cfg.project.weights, device)
         self.projector = Projector(self.gen, self.project, self.loss)
         self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]

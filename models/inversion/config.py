@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SPACES = ("z", "w", "wplus")
+SPACES = ("auto", "z", "w", "wplus")
 METHODS = ("optimize", "tune")
 
 
@@ -26,7 +26,8 @@ class ReconstructionWeights:
 class ProjectConfig:
     """Latent optimisation against one aligned face."""
 
-    space: str = "w"  # z (the DCGAN's w is its z), w (one W for every layer) or wplus (one per layer)
+    # auto: the mapper's space (W or W+; the DCGAN's z, which is its W); z, w (one W for every layer) or wplus (one per layer)
+    space: str = "auto"
     steps: int = 300  # Adam steps
     lr: float = 0.1  # Adam's peak step, cosine-decayed to 0 over the steps (8 DCGAN renders, 300 steps: 7 of 8 at >= 35 dB; 0.05: 6)
     lr_wplus: float = 0.03  # the same in W+ (a W per layer): on a tiny StyleGAN2, 0.1 stalled at 22 dB, 0.03 reached 32
@@ -45,7 +46,7 @@ class ProjectConfig:
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
-            raise ValueError(f"--invert.space must be one of {', '.join(SPACES)}, got {self.space!r}")
+            raise ValueError(f"--project.space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.steps < 0 or min(self.lr, self.lr_wplus) <= 0 or not 1 <= self.restarts <= self.pool or self.prior < 0 or self.explore < 0 or self.noise_regularize < 0:
             raise ValueError(f"projection needs steps >= 0, lr > 0, 1 <= restarts <= pool, prior >= 0 and noise_regularize >= 0, got {self}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ class Projector:
 
     def __init__(self, gen: Generator, cfg: ProjectConfig, loss: ReconstructionLoss,
                  progress: Callable[[int, int], None] | None = None) -> None:
+        if cfg.space == "auto":  # the DCGAN's W is its z (projected with its prior); else W
+            cfg = replace(cfg, space="z" if gen.num_ws == 1 else "w")
         self.gen, self.cfg, self.loss, self.progress = gen, cfg, loss, progress
         self.noise = noise_buffers(gen) if cfg.noise else {}
         self.pool_z, self.pool_images, self.pool_ids = self._pool()

@@ -187,11 +187,17 @@ def run_photos(cfg: PhotosConfig) -> dict[str, Any]:
     finished = earlier_output(store, cfg.overwrite, cfg.identity_hash(), different, "photos")
     workers = for_workers(cfg)
     plan, entries = off_driver(describe, workers, address=cfg.ray_address, log_dir=cfg.out)
-    if finished is not None and finished["names"] == [n for n, _ in entries]:
+    listed = [n for n, _ in entries]
+    if not cfg.overwrite and store.exists(names.CONFIG) and store.read_json(names.CONFIG).get("names", listed) != listed:
+        # shards are by position in the sorted list: another list would resume into the wrong photos' shards
+        raise ValueError(f"{cfg.out} holds photos edited from another list of photos (added, removed or renamed since); "
+                         "pass --overwrite or another --out")
+    if finished is not None:
         print(f"photos already edited: {finished['photos']} photos, {finished['num_rows']} face rows, manifest {store.path(names.MANIFEST)}")
         return finished
     removed = clear_earlier(store, "photos") if cfg.overwrite else 0  # only now: every input checked out
-    store.write_json(names.CONFIG, run_header("photos", cfg, config_hash=cfg.identity_hash(), generator_id=plan.generator_id))
+    store.write_json(names.CONFIG, run_header("photos", cfg, config_hash=cfg.identity_hash(), generator_id=plan.generator_id,
+                                              names=listed))
     layout = PhotoLayout(cfg.shard_size, len(entries))
     done = committed(store, layout)
     todo = [i for i in layout.indices() if i not in done]

@@ -20,6 +20,9 @@ from pipeline.edit.config import parse_changes
 from pipeline.serve.catalog import NotListed, eval_summaries, preview_rows, run_files
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.editor import Editor, png
+from pipeline.serve.photo_routes import add_photo_routes
+from pipeline.serve.photos import Photos
+from pipeline.serve.upload import TooLarge, read_limited
 from stages.render import to_uint8
 
 PAGE = Path(__file__).with_name("page.html")
@@ -29,13 +32,14 @@ def data_url(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(pixels)).decode()
 
 
-def batch_command(export_path: Path, source: str, change: list[str]) -> str:
+def batch_command(export_path: Path, source: str, change: list[str], refine: int = 0) -> str:
     """The edit job that reproduces this edit: the original latent and the readings the mapper was given travel in
     the Parquet file offered for download, so the batch job feeds the mapper exactly the same inputs."""
     delta = ",".join(c for c in change if float(c.partition("=")[2] or 0) != 0) or "none"
     name = source.replace(":", "-")
+    steps = ["--refine.steps", str(refine)] if refine and delta != "none" else []
     return " ".join(shlex.quote(a) for a in ["python", "-m", "pipeline", "edit", "--mapper", str(export_path),
-                                              "--latents", f"face-{name}.parquet", "--delta", delta, "--out", f"data/edits/face-{name}"])
+                                              "--latents", f"face-{name}.parquet", "--delta", delta, *steps, "--out", f"data/edits/face-{name}"])
 
 
 def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
@@ -53,14 +57,15 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
 
     for missing in (FileNotFoundError, CheckpointError):
         app.add_exception_handler(missing, lambda _r, e: JSONResponse({"error": str(e).splitlines()[0]}, status_code=409))
+    app.add_exception_handler(TooLarge, lambda _r, e: JSONResponse({"error": str(e)}, status_code=413))
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         return page
 
     @app.get("/api/mappers")
-    def mappers() -> list[dict[str, Any]]:
-        return [e.describe() for e in ed.exports().values()]
+    def mappers() -> list[dict[str, Any]]:  # refine_max: the refine control's top (0: this export's critic takes no steps)
+        return [{**e.describe(), "refine_max": cfg.refine.steps if e.refinable else 0} for e in ed.exports().values()]
 
     @app.get("/api/rows")
     def rows(mapper: str) -> dict[str, Any]:
@@ -79,28 +84,22 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
 
     @app.post("/api/upload")
     async def upload(request: Request, mapper: str) -> JSONResponse:
-        limit, data, size = cfg.max_upload_bytes, bytearray(), 0
-        async for chunk in request.stream():  # read to the end, keeping at most `limit` bytes: a client told 413
-            size += len(chunk)  # before it finished sending would see a broken pipe instead of the message
-            if size <= limit:
-                data += chunk
-        if size > limit:
-            return JSONResponse({"error": f"the uploaded file is larger than the limit of {limit} bytes (--max-upload-bytes)"}, 413)
-        source = await run_in_threadpool(ed.upload, mapper, bytes(data))
+        data = await read_limited(request, cfg.max_upload_bytes, "--max-upload-bytes")
+        source = await run_in_threadpool(ed.upload, mapper, data)
         return JSONResponse(await run_in_threadpool(face_json, mapper, source))
 
     @app.get("/api/edit")
-    def edit(mapper: str, source: str, change: list[str] = Query(default=[])) -> dict[str, Any]:
+    def edit(mapper: str, source: str, change: list[str] = Query(default=[]), refine: int = 0) -> dict[str, Any]:
         t0 = time.perf_counter()
-        w1, image = ed.edit(mapper, source, parse_changes(change))
+        w1, image = ed.edit(mapper, source, parse_changes(change), refine)
         out = {"image": data_url(image), "ms": round(1000 * (time.perf_counter() - t0), 2),
                "latent_dist": float((w1 - ed.face(mapper, source).w).norm())}
-        out["command"] = batch_command(ed.load(mapper).export.path, source, change)
+        out["command"] = batch_command(ed.load(mapper).export.path, source, change, refine)
         return out
 
     @app.get("/api/read")
-    def read(mapper: str, source: str, change: list[str] = Query(default=[])) -> dict[str, Any]:
-        return ed.readings(mapper, source, parse_changes(change))
+    def read(mapper: str, source: str, change: list[str] = Query(default=[]), refine: int = 0) -> dict[str, Any]:
+        return ed.readings(mapper, source, parse_changes(change), refine)
 
     @app.get("/api/sweep")
     def sweep(mapper: str, source: str, attribute: str, change: list[str] = Query(default=[])) -> dict[str, Any]:
@@ -108,13 +107,13 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
         return {"image": data_url(strip), "strengths": steps, "attribute": attribute}
 
     @app.get("/api/download/edit.png")
-    def edit_png(mapper: str, source: str, change: list[str] = Query(default=[])) -> Response:
-        _, image = ed.edit(mapper, source, parse_changes(change))
+    def edit_png(mapper: str, source: str, change: list[str] = Query(default=[]), refine: int = 0) -> Response:
+        _, image = ed.edit(mapper, source, parse_changes(change), refine)
         return Response(png(image), media_type="image/png", headers=_attachment(f"edit-{source.replace(':', '-')}.png"))
 
     @app.get("/api/download/edit.npy")
-    def edit_npy(mapper: str, source: str, change: list[str] = Query(default=[])) -> Response:
-        _, _, w1 = ed.edited(mapper, source, parse_changes(change))  # the latent only: nothing to render
+    def edit_npy(mapper: str, source: str, change: list[str] = Query(default=[]), refine: int = 0) -> Response:
+        _, _, w1 = ed.edited(mapper, source, parse_changes(change), refine)  # the latent only: nothing to render
         buf = io.BytesIO()
         np.save(buf, w1.numpy(), allow_pickle=False)
         return Response(buf.getvalue(), media_type="application/octet-stream", headers=_attachment(f"edit-{source.replace(':', '-')}.npy"))
@@ -145,6 +144,7 @@ def make_app(cfg: ServeConfig, editor: Editor | None = None) -> FastAPI:
             r["image"] = "data:image/png;base64," + base64.b64encode(r["image"]).decode() if r["image"] else None
         return {"dataset": ds, "rows": rows}
 
+    add_photo_routes(app, cfg, Photos(ed))
     return app
 
 

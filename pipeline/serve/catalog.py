@@ -13,6 +13,7 @@ import numpy as np
 
 from models.attributes import attribute
 from models.weights import fetch
+from pipeline.serve.refine import refinable
 
 RUN_FILE_SUFFIXES = (".png", ".md", ".json")
 
@@ -33,11 +34,12 @@ class Export:
     attributes: tuple[str, ...]
     dataset: str | None  # the dataset it was trained on
     mtime: float
+    refinable: bool = False  # trained with the ported critic: the refine control can take critic steps on it
 
     def describe(self) -> dict[str, Any]:
         attrs = [{"name": n, "low": attribute(n).low, "high": attribute(n).high, "unit": attribute(n).unit, "doc": attribute(n).doc}
                  for n in self.attributes]
-        return {"id": self.id, "path": str(self.path), "attributes": attrs, "dataset": self.dataset}
+        return {"id": self.id, "path": str(self.path), "attributes": attrs, "dataset": self.dataset, "refinable": self.refinable}
 
 
 def find_exports(runs: str, extra: str | None = None) -> dict[str, Export]:
@@ -57,7 +59,7 @@ def _export(path: Path) -> Export | None:
     try:
         doc = json.loads((path / "mapper.json").read_text())
         return Export(path.resolve().parent.name, path, tuple(doc["architecture"]["attributes"]), doc.get("dataset"),
-                      (path / "mapper.json").stat().st_mtime)
+                      (path / "mapper.json").stat().st_mtime, refinable(doc))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,5 +1,6 @@
 """The editor's models, loaded once per export, and the three things a page asks of them: a face, an edit of it
-(mapper + render + PNG: what a slider waits for) and the real labelers' readings of that edit (pipeline/eval/judge.py)."""
+(mapper + render + PNG: what a slider waits for; with the refine control, critic steps after the mapper) and the real
+labelers' readings of that edit (pipeline/eval/judge.py)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from PIL import Image
 from models.attributes import attribute
 from models.editors.mapper import Mapper, load_mapper, request
 from models.generators.interface import broadcast_ws
+from pipeline.edit.refine import Refiner
 from pipeline.eval.judge import Judge, Reading, export_labelers
 from pipeline.serve.catalog import Export, NotListed, find_exports, held_out_rows
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.faces import latent_bound, parse_source, parse_upload
+from pipeline.serve.refine import check_steps, refiner_on, with_steps
 from stages.latents import seed_z
 from stages.render import to_uint8
+
+EDITS_CACHED = 16  # edited latents kept: the image and the readings that follow it ask for the same edit
 
 
 class LRU(OrderedDict):
@@ -54,6 +59,7 @@ class Loaded:
     judge: Judge
     psi: float
     bound: float  # the largest |value| an uploaded latent may hold (faces.latent_bound of the judge's generator)
+    refiner: Refiner | None = None  # the critic steps on the judge's generator, opened at the first refined edit
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -76,6 +82,7 @@ class Editor:
         self._judges: dict[tuple[Any, ...], tuple[Judge, float]] = {}
         self._faces = LRU(cfg.faces_cached)
         self._uploads = LRU(cfg.uploads_kept)
+        self._edits = LRU(EDITS_CACHED)
         self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.RLock()
         if cfg.mapper:  # a named export must load: a typo is a one-line error before the server starts
@@ -160,26 +167,43 @@ class Editor:
                 raise ValueError(f"change {name}={v} is outside +-{_span(name):g} (the attribute's range)")
         return request(m.mapper, 1, changes)
 
-    @torch.inference_mode()
-    def edited(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[Loaded, Face, torch.Tensor]:
-        """The edited latent (1, *shape): one mapper pass."""
+    def edited(self, export_id: str, source: str, changes: dict[str, float], refine: int = 0) -> tuple[Loaded, Face, torch.Tensor]:
+        """The edited latent (1, *shape): one mapper pass, then `refine` critic steps (0..--refine.steps). The last few
+        are kept, so the readings that follow an image do not take the steps again."""
         m, face = self.load(export_id), self.face(export_id, source)
         d = self.changes(m, changes)
+        check_steps(refine, self.cfg.refine.steps)
+        key = (export_id, source, tuple(sorted(changes.items())), refine if changes else 0)
         with self._lock:
-            return m, face, m.mapper(face.w, face.a, d)
+            w1 = self._edits.get_recent(key)
+            if w1 is None:
+                with torch.inference_mode():
+                    w1 = m.mapper(face.w, face.a, d)
+                if key[-1]:  # gradient steps: outside inference mode, on normal copies of its tensors
+                    w1 = with_steps(self.refiner(m), refine)(face.w.clone(), w1.clone(), d.clone()).detach()
+                w1 = self._edits.put(key, w1)
+            return m, face, w1
+
+    def refiner(self, m: Loaded) -> Refiner:
+        with self._lock:
+            if m.refiner is None:
+                m.refiner = refiner_on(m.doc, self.cfg.refine, m.judge.gen)
+            return m.refiner
 
     @torch.inference_mode()
-    def edit(self, export_id: str, source: str, changes: dict[str, float]) -> tuple[torch.Tensor, np.ndarray]:
-        """The edited latent (1, *shape) and its image (H, W, 3) uint8: one mapper pass and one render."""
-        m, _, w1 = self.edited(export_id, source, changes)
+    def edit(self, export_id: str, source: str, changes: dict[str, float], refine: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+        """The edited latent (1, *shape) and its image (H, W, 3) uint8: one mapper pass (and the critic steps) and one render."""
+        with torch.inference_mode(False):
+            m, _, w1 = self.edited(export_id, source, changes, refine)
         with self._lock:
             return w1, to_uint8(m.judge.gen.synthesis(w1))[0]
 
     @torch.inference_mode()
-    def readings(self, export_id: str, source: str, changes: dict[str, float]) -> dict[str, Any]:
+    def readings(self, export_id: str, source: str, changes: dict[str, float], refine: int = 0) -> dict[str, Any]:
         """The real labelers over views, before and after, and under the judge's random resamplings; identity cosine
         (SFace) and latent distance. The judge renders the edit itself, so the image the slider has is not rendered again."""
-        m, face, w1 = self.edited(export_id, source, changes)
+        with torch.inference_mode(False):
+            m, face, w1 = self.edited(export_id, source, changes, refine)
         with self._lock:
             after = m.judge.read(w1)
             if face.reading.robust is None:
@@ -194,7 +218,8 @@ class Editor:
                 "latent_dist": float((w1 - face.w).norm()), "views": list(m.judge.views.names)}
 
     def sweep(self, export_id: str, source: str, name: str, changes: dict[str, float]) -> tuple[np.ndarray, list[float]]:
-        """One attribute from -strength to +strength of its range (the other changes held): a strip of images."""
+        """One attribute from -strength to +strength of its range (the other changes held): a strip of images, one mapper
+        pass each (a strip of refined edits would cost the critic steps seven times)."""
         m = self.load(export_id)
         if name not in m.mapper.cfg.attributes:
             raise ValueError(f"unknown attribute {name!r} for this mapper (it edits: {', '.join(m.mapper.cfg.attributes)})")

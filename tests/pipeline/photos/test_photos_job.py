@@ -75,3 +75,6 @@ def test_a_folder_of_photos(ray_local, tiny_mapper, tmp_path, capsys):
     capsys.readouterr()
     run_photos(cfg)
     assert "already edited" in capsys.readouterr().out
+    (tmp_path / "photos" / "new.png").write_bytes(encoded(rgb(ASTRONAUT)))  # another list: refused, not resumed into
+    with pytest.raises(ValueError, match="another list of photos"):
+        run_photos(cfg)

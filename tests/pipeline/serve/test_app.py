@@ -58,11 +58,13 @@ def test_an_edit_moves_smiling_and_keeps_the_face(server):
     assert not np.array_equal(pixels(edited["image"]), pixels(face["image"])) and "pipeline edit" in edited["command"]
 
 
-def test_downloads_reproduce_in_the_batch_job(server, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("refine", [0, 2])
+def test_downloads_reproduce_in_the_batch_job(server, refine, tmp_path, monkeypatch, capsys):
     """The page's command, run as printed (through the CLI's entry point, in the directory of the downloaded
-    Parquet), gives the downloaded edited latent."""
-    url, query = server["url"], q(server, smiling=+0.3)
+    Parquet), gives the downloaded edited latent: the mapper's one pass, and with the refine control its critic steps."""
+    url, query = server["url"], q(server, smiling=+0.3) + (f"&refine={refine}" if refine else "")
     edited = call(f"{url}/api/edit?{query}")[1]
+    assert ("--refine.steps 2" in edited["command"]) == bool(refine)
     npy = np.load(io.BytesIO(call(f"{url}/api/download/edit.npy?{query}")[1]), allow_pickle=False)
     png = Image.open(io.BytesIO(call(f"{url}/api/download/edit.png?{query}")[1]))
     assert np.array_equal(np.asarray(png), pixels(edited["image"]))
@@ -74,6 +76,9 @@ def test_downloads_reproduce_in_the_batch_job(server, tmp_path, monkeypatch, cap
     assert rc == 0, err[-2000:]
     out = pd.read_parquet(tmp_path / f"data/edits/face-seed-{SEED}" / "parquet")
     assert np.allclose(np.asarray(out.w[0], np.float32).reshape(npy.shape), npy, atol=1e-6)
+    if refine:  # the steps moved the latent: the batch job did take them
+        unrefined = np.load(io.BytesIO(call(f"{url}/api/download/edit.npy?{q(server, smiling=+0.3)}")[1]), allow_pickle=False)
+        assert not np.allclose(unrefined, npy, atol=1e-3)
 
 
 def bad_npy() -> dict[str, bytes]:

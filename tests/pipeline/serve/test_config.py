@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pipeline.serve.config import ServeConfig
+from pipeline.serve.config import PhotoEditorConfig, ServeConfig
 from tests.cli import run_main
 from tests.pipeline.serve.conftest import REPO, free_port
 
@@ -21,6 +21,17 @@ def serve(*args: str) -> subprocess.CompletedProcess:
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         ServeConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"invert": "guess"}, {"quality": 0}, {"kept": 0}, {"preview": 10}])
+def test_bad_photo_settings(kwargs):
+    with pytest.raises(ValueError, match="--photo."):
+        PhotoEditorConfig(**kwargs)
+
+
+def test_photo_flags_reach_the_cli(capsys):
+    rc, err = run_main(capsys, "serve", "--photo.project.steps", "0", "--photo.limits.max-bytes", "0", "--port", str(free_port()))
+    assert rc == 2 and "photo limits must allow at least one byte" in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("args, message", [
