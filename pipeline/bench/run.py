@@ -80,6 +80,10 @@ def _suite(suite: str, cfg: BenchConfig, dataset: str, mapper: str | None) -> di
         if mapper is None:
             raise ValueError("the serve benchmark needs --mapper (train one with `make train`)")
         return bench_serve(mapper)
+    if suite == "photos":
+        from pipeline.bench.photos_bench import bench_photos
+
+        return bench_photos(mapper, cfg.photos, cfg.photos_project)  # without a trained export: reconstructions pasted back
     if suite == "gpu":
         from pipeline.bench.gpu_bench import bench_gpu
 

@@ -93,3 +93,35 @@ def test_the_train_bench_runs_on_the_default_critic(tiny_data, tmp_path):
     report = bench_train(tiny_data["dataset"], steps=4, out=str(tmp_path), objectives=("latent",),
                          batch_size=4, identity_rows=2, val_rows=4, fidelity_rows=16)
     assert set(report) == {"latent"} and report["latent"]["ratio_2_vs_1"] > 0, report
+
+
+def test_the_photos_suite_copies_the_test_photos_in_turn_and_splits_fixed_cost_from_rate(tmp_path):
+    from pipeline.bench.photos_bench import TEST_PHOTOS, fixed_and_rate, photo_folder
+
+    folder = photo_folder(6, tmp_path / "in")
+    got = sorted(p.name for p in folder.iterdir())
+    assert got == ["000-astronaut.png", "001-camera.png", "002-grace_hopper.jpg", "003-group.jpg", "004-astronaut.png", "005-camera.png"]
+    assert (folder / "004-astronaut.png").read_bytes() == (TEST_PHOTOS / "astronaut.png").read_bytes()
+    # 10 s fixed, 0.5 photos/s: 8 photos in 26 s, 4 in 18 s; the bare loop at 1 photo/s
+    split = fixed_and_rate({"wall_s": 26.0}, {"wall_s": 18.0}, 8, {"photos_per_s": 1.0})
+    assert split == pytest.approx({"job_fixed_s": 10.0, "job_rate_photos_per_s": 0.5, "ratio_job_rate_vs_bare": 0.5})
+    with pytest.raises(ValueError, match="--photos must be >= 2"):
+        BenchConfig(photos=1)
+
+
+@pytest.mark.slow
+def test_the_photos_suite_runs_the_job_and_the_bare_loop_on_the_same_photos(tmp_path):
+    """`bench --only photos` end to end, tiny projection, in a fresh interpreter (the suite starts and stops its own Ray)
+    whose working directory has no runs/: no mapper, faces only inverted and pasted back."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "pipeline", "bench", "--only", "photos", "--repeats", "1", "--photos", "2",
+           "--photos-project.steps", "1", "--photos-project.pool", "2", "--out", str(out)]
+    subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True, capture_output=True)
+    report = json.loads(out.read_text())["photos"]
+    assert report["mapper"] is None and "no mapper" in report["note"] and report["changes"] == {}
+    assert report["job"]["faces"] == report["bare_loop"]["faces"] == 2 and report["job_half"]["faces"] == 1
+    assert report["ratio_job_vs_bare"] > 0 and report["job"]["peak_rss_gib"] > 0 and not (tmp_path / "runs/bench/photos/in").exists()
