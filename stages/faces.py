@@ -35,6 +35,12 @@ class FindConfig:
             raise ValueError(f"--find.frontal must be in [0, 0.5) and --find.max-faces >= 1, got {self.frontal}, {self.max_faces}")
 
 
+def photo_batch(photos: list[bytes], names: list[str]) -> dict[str, np.ndarray]:
+    """Photos held in memory as decode_photos' input rows (edit-photo's one photo, the editor's upload)."""
+    return {"photo_id": np.arange(len(photos), dtype=np.int64), "name": np.array(names, dtype=object), "data": objects(photos),
+            "status": np.array([OK] * len(photos), dtype=object)}
+
+
 def decode_photos(batch: dict[str, np.ndarray], limits: PhotoLimits = PhotoLimits()) -> dict[str, np.ndarray]:
     """`data` (bytes) -> `photo` ((H, W, 3) uint8, or None), `format`, `status`, `message`; rows that fail keep a status."""
     photos, formats, statuses, messages = [], [], [], []
@@ -52,7 +58,7 @@ def decode_photos(batch: dict[str, np.ndarray], limits: PhotoLimits = PhotoLimit
         statuses.append(status)
         messages.append(message)
     out = {k: v for k, v in batch.items() if k not in ("data", "status")}
-    return {**out, "photo": _objects(photos), "format": np.array(formats), "status": np.array(statuses), "message": _strings(messages)}
+    return {**out, "photo": objects(photos), "format": np.array(formats), "status": np.array(statuses), "message": _strings(messages)}
 
 
 def face_status(face: Face, cfg: FindConfig) -> tuple[str, str]:
@@ -120,7 +126,7 @@ def _columns(rows: list[dict], resolution: int) -> dict[str, np.ndarray]:
         if k == "aligned":
             out[k] = np.stack([blank if v is None else v for v in values])
         elif k == "photo":
-            out[k] = _objects(values)
+            out[k] = objects(values)
         elif isinstance(values[0], np.ndarray):
             out[k] = np.stack(values)
         else:
@@ -128,7 +134,8 @@ def _columns(rows: list[dict], resolution: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _objects(values: list) -> np.ndarray:
+def objects(values: list) -> np.ndarray:
+    """A 1-d object array of `values` as they are (numpy would stack equal-shaped arrays or split bytes)."""
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     return arr

@@ -14,7 +14,7 @@ from pipeline.photos.job import face_lines, photo_stages, plan_photos
 from pipeline.photos.sheet import photo_sheet
 from pipeline.photos.source import read_photo
 from pipeline.storage import Store
-from stages.faces import OK
+from stages.faces import OK, photo_batch
 
 
 def default_out(photo: str) -> str:
@@ -32,8 +32,7 @@ def edit_photo(cfg: EditPhotoConfig) -> Path:
     t0 = time.perf_counter()
     plan = plan_photos(cfg)
     steps = photo_stages(cfg, plan)
-    batch = {"photo_id": np.array([0]), "name": np.array([os.path.basename(cfg.photo)], dtype=object),
-             "data": _objects([data]), "status": np.array(["ok"], dtype=object)}
+    batch = photo_batch([data], [os.path.basename(cfg.photo)])
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({plan.generator_id}, {cfg.invert})", flush=True)
     for stage, kwargs in steps:
         t = time.perf_counter()
@@ -58,12 +57,6 @@ def edit_photo(cfg: EditPhotoConfig) -> Path:
         print(f"face {batch['face'][i]} not edited ({batch['status'][i]}): {batch['message'][i]}")
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     return Path(out)
-
-
-def _objects(values: list) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
 
 
 def _write(path: str, data: bytes) -> None:

@@ -95,7 +95,8 @@ class Editor:
         return found
 
     def load(self, export_id: str) -> Loaded:
-        with self._lock:
+        # models built outside inference mode whichever route asks first: weights made in it cannot take the critic steps
+        with self._lock, torch.inference_mode(False):
             if export_id not in self._loaded:
                 export = self.exports().get(export_id)
                 if export is None:
@@ -185,7 +186,7 @@ class Editor:
             return m, face, w1
 
     def refiner(self, m: Loaded) -> Refiner:
-        with self._lock:
+        with self._lock, torch.inference_mode(False):
             if m.refiner is None:
                 m.refiner = refiner_on(m.doc, self.cfg.refine, m.judge.gen)
             return m.refiner

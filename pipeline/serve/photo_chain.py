@@ -19,7 +19,7 @@ from pipeline.photos.config import PhotoSettings
 from pipeline.photos.job import photo_stages, plan_photos
 from pipeline.serve.config import PhotoEditorConfig
 from pipeline.serve.refine import refiner_on, with_steps
-from stages.faces import OK, FindFaces, decode_photos
+from stages.faces import OK, FindFaces, decode_photos, photo_batch
 from stages.invert import InvertFaces
 from stages.photo_edit import EditPhotos
 from stages.photo_read import PhotoError
@@ -98,8 +98,7 @@ class PhotoChain:
     def find(self, data: bytes, name: str) -> dict[str, np.ndarray]:
         """Photo bytes -> face rows (decoded and aligned); a PhotoError for a file that is no photo, NoFace for one
         without a face to edit."""
-        batch = {"photo_id": np.array([0]), "name": np.array([name], dtype=object), "data": _objects([data]),
-                 "status": np.array([OK], dtype=object)}
+        batch = photo_batch([data], [name])
         rows = decode_photos(batch, self.limits)
         if rows["status"][0] != OK:
             raise PhotoError(str(rows["status"][0]), str(rows["message"][0]))
@@ -137,8 +136,3 @@ class PhotoChain:
             self._refiner = refiner_on(self.doc, self.refine_cfg, stage.gen)
         return self._refiner
 
-
-def _objects(values: list) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr

@@ -51,3 +51,15 @@ def test_refine_takes_critic_steps_and_its_readings_reuse_them(tmp_path):
         ed.edit("hand", "seed:1", {"smiling": 0.3}, refine=4)
     with pytest.raises(ValueError, match="needs a mapper trained with the ported critic"):
         ed.edit("plain", "seed:1", {"smiling": 0.3}, refine=1)
+
+
+def test_critic_steps_work_whichever_route_loaded_the_models_first(tmp_path):
+    """The face route runs in inference mode: models it loads first must still take the critic steps' gradients (a fresh
+    clone's suite once asked /api/face before any edit and the steps failed on inference-mode weights)."""
+    from tests.pipeline.serve.conftest import hand_export
+
+    hand_export(tmp_path / "runs/hand/export", critic=True)
+    ed = Editor(ServeConfig(runs=str(tmp_path / "runs"), refine=RefineConfig(steps=2)))
+    ed.face("hand", "seed:2")  # loads the export, its judge and generator inside the route's inference mode
+    refined, _ = ed.edit("hand", "seed:2", {"smiling": 0.3}, refine=2)
+    assert torch.isfinite(refined).all()
