@@ -5,6 +5,7 @@ photo's own readings beside them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -44,7 +45,9 @@ class InvertFaces:
         self.cfg, self.device = cfg, device
         self.project = replace(cfg.project, space=edit_space(self.gen, latent_shape, cfg.project.space))
         self.loss = ReconstructionLoss(self.gen.framing, cfg.project.weights, device)
-        self.projector = Projector(self.gen, self.project, self.loss)
+        # report(stage, step, steps) hears of every projection and tuning step (the editor's progress bar); silent by default
+        self.report: Callable[[str, int, int], None] = lambda stage, step, steps: None
+        self.projector = Projector(self.gen, self.project, self.loss, progress=lambda step, steps: self.report("projecting", step, steps))
         self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
         self.attributes = tuple(a for lab in self.labelers for a in lab.attributes)
         self.sface = open_embedder("sface", self.gen.framing)
@@ -84,8 +87,13 @@ class InvertFaces:
         ws = torch.stack([p.w for p in found])
         overrides: list[dict[str, torch.Tensor] | None] = [p.noise or None for p in found]
         if self.cfg.method == "tune" and self.cfg.tune.steps:
-            overrides = [tune(self.gen, ws[i], target[i : i + 1], self.cfg.tune, self.loss, found[i].noise)[0] for i in range(len(ws))]
+            overrides = [tune(self.gen, ws[i], target[i : i + 1], self.cfg.tune, self.loss, found[i].noise, self._tuning(i, len(ws)))[0]
+                         for i in range(len(ws))]
+        self.report("reading", 0, 0)  # the quality and attribute readings of the reconstruction follow
         return ws, overrides
+
+    def _tuning(self, face: int, faces: int) -> Callable[[int, int], None]:
+        return lambda step, steps: self.report(f"tuning face {face + 1}/{faces}", step, steps)
 
     @torch.no_grad()
     def render(self, ws: torch.Tensor, overrides: list[dict[str, torch.Tensor] | None]) -> torch.Tensor:

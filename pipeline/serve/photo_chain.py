@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from models.inversion.tune import tune
 from pipeline.edit.refine import Refiner
 from pipeline.edit.refine_config import RefineConfig
 from pipeline.photos.config import PhotoSettings
@@ -49,29 +47,6 @@ class Progress:
                 "done": self.stage == "done", "error": self.error}
 
 
-class InvertReporting(InvertFaces):
-    """InvertFaces telling `report` (set per photo) each projection and tuning step. Its `invert` is InvertFaces.invert
-    with the tuning's progress passed on: stages/invert.py does not take a callback."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.report: Report = lambda stage, step, steps: None
-        self.projector.progress = lambda step, steps: self.report("projecting", step, steps)
-
-    def invert(self, target: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, torch.Tensor] | None]]:
-        found = self.projector(target)
-        ws = torch.stack([p.w for p in found])
-        overrides: list[dict[str, torch.Tensor] | None] = [p.noise or None for p in found]
-        if self.cfg.method == "tune" and self.cfg.tune.steps:
-            overrides = [tune(self.gen, ws[i], target[i : i + 1], self.cfg.tune, self.loss, found[i].noise, self._tuning(i, len(ws)))[0]
-                         for i in range(len(ws))]
-        self.report("reading", 0, 0)  # the quality and attribute readings of the reconstruction follow
-        return ws, overrides
-
-    def _tuning(self, face: int, faces: int) -> Callable[[int, int], None]:
-        return lambda step, steps: self.report(f"tuning face {face + 1}/{faces}", step, steps)
-
-
 class PhotoChain:
     """One export's photo models: FindFaces opened at once (an upload waits on it), the inversion and the edit when first
     needed. `find` and `edit` may be called from any thread; `invert` from one worker thread at a time."""
@@ -86,7 +61,7 @@ class PhotoChain:
         self._find = FindFaces(**steps[1][1])
         self._invert_args, self._edit_args = steps[2][1], steps[3][1]
         self.doc, self.refine_cfg = doc, refine
-        self._inverter: InvertReporting | None = None
+        self._inverter: InvertFaces | None = None
         self._editor: EditPhotos | None = None
         self._refiner: Refiner | None = None
         self.lock = threading.RLock()  # YuNet's input size and EditPhotos' changes are state: one caller at a time
@@ -112,7 +87,7 @@ class PhotoChain:
         """Face rows -> the same with latents, reconstructions, tuned weights and readings (stages/invert.py)."""
         if self._inverter is None:
             report("loading models", 0, 0)
-            self._inverter = InvertReporting(**self._invert_args)
+            self._inverter = InvertFaces(**self._invert_args)
         self._inverter.report = report
         try:
             return self._inverter(rows)
