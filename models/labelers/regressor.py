@@ -2,7 +2,7 @@
 
 H = MLP head on pooled mid-level features of the frozen SFace port (models/identity/sface_torch.py). Measured here:
 a CNN trained from scratch on a few thousand DCGAN faces learned nothing beyond the label mean, while a
-head on these pretrained features cut the held-out error (see README); only the head is trained and stored.
+head on these pretrained features cut the held-out error (docs/training.md); only the head is trained and stored.
 """
 
 from __future__ import annotations

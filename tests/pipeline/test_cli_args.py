@@ -107,12 +107,12 @@ print(json.dumps([rc, sorted(m for m in ("torch", "ray") if m in sys.modules)]))
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-DOCS = [README, *sorted((README.parent / "pipeline" / "docs").glob("*.md"))]  # the experiment record shows commands too
+DOCS = [README, *sorted((README.parent / "docs").rglob("*.md"))]  # docs/ (results, the records) shows commands too
 MAKE_VARS = re.compile(r"^[A-Z]+=")
 
 
 def doc_commands() -> list[list[str]]:
-    """Each `python -m pipeline …` the README and pipeline/docs show (optional [parts] taken in, … a placeholder value),
+    """Each `python -m pipeline …` the README and docs/ show (optional [parts] taken in, … a placeholder value),
     and each `make <target>`
     with the VAR= spans its line gives it, as the pipeline command line `make -n` prints for it."""
     out: list[list[str]] = []
@@ -141,6 +141,7 @@ def make_command(args: list[str]) -> list[str]:
 
 
 def test_every_command_line_the_docs_show_parse():
+    assert len(DOCS) >= 5, DOCS  # the README and docs/*.md: an empty list here would check nothing
     commands = doc_commands()
     assert len(commands) >= 20 and any(c[0] == "edit-one" for c in commands)
     for argv in commands:

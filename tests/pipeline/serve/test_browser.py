@@ -4,7 +4,7 @@ photo, watch the inversion's progress, move a slider and the refine control, see
 
 Skips, saying why, where no browser is installed; `.ci/run` installs one and sets L2L_REQUIRE_BROWSER=1, so CI
 fails rather than skips. L2L_SCREENSHOT=<path> and L2L_PHOTO_SCREENSHOT=<path> keep the pages' screenshots;
-L2L_SERVE_URL=<url> drives a running `make serve` instead of the test's own servers (the README's screenshot: the
+L2L_SERVE_URL=<url> drives a running `make serve` instead of the test's own servers (docs/serve.md's screenshot: the
 default 3-attribute mapper)."""
 
 from __future__ import annotations
