@@ -15,16 +15,24 @@ EMBEDDERS = ("sface", "arcface:<checkpoint>")  # identity embedders a dataset ca
 ARCFACE = "arcface:"  # + a path or URI of a pSp/e4e-layout IR-SE state dict (model_ir_se50.pth): users bring it
 
 
-def open_generator(path: str | None, device: str = "cpu") -> Generator:
-    """None = the embedded DCGAN; otherwise a StyleGAN2 checkpoint (NVlabs .pkl or rosinality .pt)."""
+def open_generator(path: str | None, device: str = "cpu", noise_mode: str | None = None) -> Generator:
+    """None = the embedded DCGAN; otherwise a StyleGAN2 checkpoint (NVlabs .pkl or rosinality .pt). `noise_mode`: what
+    every synthesis call that names none renders with (None: the generator's own, const); the DCGAN has no noise inputs."""
+    from models.generators.interface import NOISE_MODES
+
+    if noise_mode is not None and noise_mode not in NOISE_MODES:
+        raise ValueError(f"unknown noise mode {noise_mode!r} (choose from {', '.join(NOISE_MODES)})")
     if path is None:
         from models.generators.dcgan import load_dcgan
 
         gen = load_dcgan()
     else:
+        import dataclasses
+
         from models.generators.stylegan2_ckpt import load_generator
 
         gen = load_generator(fetch(path, "StyleGAN2 checkpoint"))
+        gen.cfg = dataclasses.replace(gen.cfg, noise_mode=noise_mode or gen.cfg.noise_mode)
     return gen.to(device).eval().requires_grad_(False)
 
 
@@ -67,8 +75,15 @@ def check_embedder(name: str) -> None:
         raise ValueError(f"unknown identity embedder {name!r} (choose from {', '.join(EMBEDDERS)})")
 
 
+def embedder_title(name: str) -> str:
+    """How reports name an embedder spec's family: SFace, ArcFace."""
+    check_embedder(name)
+    return "ArcFace" if name.startswith(ARCFACE) else "SFace"
+
+
 def open_embedder(name: str, framing: Framing, device: str = "cpu", port: bool | None = None):
-    """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors (off the CPU, or `port`: the torch port)."""
+    """An identity embedder: images (N,3,H,W) in [-1,1] -> (N, D) unit vectors (off the CPU, or `port`: the torch port).
+    The torch ones (ArcFace, the SFace port) also have `forward`: the same embeddings, differentiable (training critics)."""
     check_embedder(name)
     if name.startswith(ARCFACE):
         from models.identity.arcface import load_arcface

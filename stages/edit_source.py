@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from stages.seeds import held_out
+
 
 def vectors(column: pa.ChunkedArray | pa.Array, shape: tuple[int, ...]) -> np.ndarray:
     """A list column -> (N, *shape) float32; fixed-size lists (the project's own files) without a per-row copy."""
@@ -36,7 +38,7 @@ class DatasetRows:
     start: int  # the dataset's first seed
     attrs: tuple[str, ...]
     shape: tuple[int, ...]
-    holdout_every: int | None  # keep only seed % holdout_every == 0 (None: every row)
+    holdout_every: int | None  # keep only the held-out rows under this rule (stages/seeds.py held_out; None: every row)
     stop: int  # positions from here on are not edited (--max-rows)
 
     def rows(self, lo: int, hi: int) -> dict[str, np.ndarray]:
@@ -46,7 +48,7 @@ class DatasetRows:
         table = pa.concat_tables(tables) if tables else None
         seeds = table.column("seed").to_numpy() if table else np.zeros(0, np.int64)
         pos = seeds - self.start
-        keep = (pos >= lo) & (pos < hi) & ((seeds % self.holdout_every == 0) if self.holdout_every else True)
+        keep = (pos >= lo) & (pos < hi) & (held_out(seeds, self.holdout_every) if self.holdout_every else True)
         order = np.nonzero(keep)[0][np.argsort(pos[keep], kind="stable")]
         out = {"id": seeds[order], "position": pos[order]}
         out["w"] = vectors(table.column("w"), self.shape)[order] if table else np.zeros((0, *self.shape), np.float32)

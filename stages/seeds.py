@@ -8,6 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def held_out(seeds: np.ndarray, every: int) -> np.ndarray:
+    """The held-out rule, the one place it is written: seed % every == 0 (a row's split depends on its seed alone; a
+    mapper export records its `every`: pipeline/made_with.py)."""
+    return np.asarray(seeds) % every == 0
+
+
 def expand_seed_ranges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Rows of [seed_lo, seed_hi) ranges -> one row per seed."""
     ranges = zip(batch["seed_lo"].tolist(), batch["seed_hi"].tolist())

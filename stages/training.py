@@ -6,11 +6,12 @@ import numpy as np
 import torch
 
 from models.generators.interface import broadcast_ws
+from stages.seeds import held_out as is_held_out
 
 
 def holdout_split(batch: dict[str, np.ndarray], every: int, held_out: bool) -> dict[str, np.ndarray]:
-    """Keep held-out rows (seed % every == 0) or the rest; the split depends only on the seed."""
-    keep = (batch["seed"] % every == 0) == held_out
+    """Keep the held-out rows (stages/seeds.py held_out) or the rest."""
+    keep = is_held_out(batch["seed"], every) == held_out
     return {k: v[keep] for k, v in batch.items()}
 
 

@@ -8,20 +8,20 @@ import torch
 import torch.nn.functional as F
 
 from models.editors.surrogate import LatentSurrogate
-from models.generators.framing import crop_resize
 from models.generators.interface import Generator
 from models.labelers.eot import EotDraw
 from models.labelers.views import Views
 
 
 class ImageCritic:
-    """w -> G(w) -> (H(images), SFace-port embedding); weights frozen, gradients reach w."""
+    """w -> G(w) -> (H(images), identity embedding); weights frozen, gradients reach w."""
 
-    def __init__(self, gen: Generator, h: torch.nn.Module, device: torch.device | str = "cpu") -> None:
-        from models.identity.sface_torch import load_sface_torch
+    def __init__(self, gen: Generator, h: torch.nn.Module, device: torch.device | str = "cpu", *, embedder: str) -> None:
+        from models.open import open_embedder
 
         self.gen = gen  # opened by the caller on `device`, so a judge and a critic can share one
-        self.ident = load_sface_torch().to(device).eval().requires_grad_(False)
+        # the embedder the dataset's identity column was written with (pipeline/made_with.py), its differentiable torch form
+        self.ident = open_embedder(embedder, gen.framing, str(device), port=True)
         self.h = h.to(device).eval().requires_grad_(False)
         self.attributes: tuple[str, ...] = tuple(h.cfg.attributes)
 
@@ -29,7 +29,7 @@ class ImageCritic:
         """`views` replaces the views (or EOT draws) a ported H averages over, for this call."""
         images = self.gen.synthesis(w)
         faces = images if id_rows is None else images[:id_rows]
-        return self.h(images) if views is None else self.h(images, views=views), F.normalize(self.ident(crop_resize(faces, self.gen.framing, 112)), dim=1)
+        return self.h(images) if views is None else self.h(images, views=views), F.normalize(self.ident.forward(faces), dim=1)
 
     def labels(self, images: torch.Tensor, views: Views | EotDraw | None = None) -> torch.Tensor:
         """H of images already rendered by G, over `views` (None: its own): no identity embedding."""

@@ -70,10 +70,13 @@ class SFaceTorchEmbedder:
         self.embedder_id = self.model_id.replace(SFaceTorch.name, "sface", 1)  # the OpenCV embedder's id: same weights
         self.dim = self.net.cfg.embed_dim
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Differentiable (N, 128) embeddings of generator images on this embedder's device (identity losses)."""
+        return self.net(crop_resize(images, self.framing, self.net.cfg.input_size).to(self.device))
+
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> np.ndarray:
-        faces = crop_resize(images, self.framing, self.net.cfg.input_size).to(self.device)
-        return self.net(faces).cpu().numpy().astype(np.float32)
+        return self.forward(images).cpu().numpy().astype(np.float32)
 
 
 def default_sface_path() -> Path:

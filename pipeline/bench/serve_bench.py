@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from models.editors.mapper import load_mapper, request
-from pipeline.eval.judge import Judge, export_labelers
+from pipeline.eval.judge import Judge
+from pipeline.made_with import export_trained
 
 
 def bare_edit_ms(mapper_dir: str, n: int = 200) -> float:
     """Median ms of the work a slider move needs, called directly: one mapper pass and one render."""
     mapper, doc = load_mapper(mapper_dir)
-    judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
+    judge = Judge(export_trained(doc, f"mapper export {mapper_dir}").made, dlib=False)
     w = judge.gen.mapping(torch.randn(1, judge.gen.z_dim), 1.0)
     a = torch.full((1, len(mapper.cfg.attributes)), 0.5)
     times = []

@@ -12,7 +12,8 @@ import ray
 from models.open import ARCFACE, open_embedder, open_generator, open_labeler
 from pipeline import names
 from pipeline.budget import check_cpu_budget
-from pipeline.config import DatasetConfig, StageResources
+from pipeline.config import DatasetConfig, StageResources, to_jsonable
+from pipeline.made_with import KEY, MadeWith, catalog_aliases, catalog_units
 from pipeline.manifest import build_manifest
 from pipeline.overwrite import clear_earlier
 from pipeline.ray_env import init_ray, object_store_report, off_driver, store_line
@@ -83,8 +84,15 @@ def describe(cfg: DatasetConfig) -> tuple[ShardSchema, dict[str, Any], Any]:
     schema = ShardSchema(attrs, gen.z_dim, latent_shape, embedder.dim, gen.generator_id, cfg.image_format)
     ids = {"generator_id": gen.generator_id, "generator_resolution": gen.resolution, "num_ws": gen.num_ws,
            "labeler_ids": {n: lab.labeler_id for n, lab in zip(cfg.labelers, labelers)},
-           "embedder_id": embedder.embedder_id, "framing": dataclasses.asdict(gen.framing)}
+           "embedder_id": embedder.embedder_id, "framing": dataclasses.asdict(gen.framing),
+           KEY: to_jsonable(made_with(cfg, embedder.embedder_id, attrs).as_json())}
     return schema, ids, gen.framing
+
+
+def made_with(cfg: DatasetConfig, embedder_id: str, attrs: tuple[str, ...]) -> MadeWith:
+    """What every later job reads of how the rows were made (`cfg` as for_workers gives it: paths that reopen anywhere)."""
+    return MadeWith(generator=cfg.generator, noise_mode=cfg.noise_mode, psi=cfg.psi, labelers=cfg.labelers, embedder=cfg.embedder,
+                    embedder_id=embedder_id, units=catalog_units(attrs), aliases=catalog_aliases(attrs))
 
 
 def finished_dataset(cfg: DatasetConfig, store: Store) -> dict[str, Any] | None:

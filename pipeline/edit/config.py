@@ -10,6 +10,7 @@ import numpy as np
 from models.attributes import CATALOG
 from pipeline.config import IMAGE_FORMATS, StageResources, check_out, config_hash
 from pipeline.edit.refine_config import REFINE_BATCH, RefineConfig
+from pipeline.made_with import TrainedWith, held_out_rule
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class EditConfig:
     webdataset: bool = True  # also write WebDataset tars (images, latents, labels); Parquet is always written
     shard_size: int = 256  # input rows per shard (each gives one row per variant)
     refine: RefineConfig = field(default_factory=RefineConfig)  # optional critic steps from the mapper's output (--refine.steps k)
-    held_out_only: bool = False  # dataset input: only seeds with seed % holdout_every == 0
-    holdout_every: int = 10
+    held_out_only: bool = False  # dataset input: only the rows the mapper's training held out
+    holdout_every: int | None = None  # None: the mapper export's held-out rule (pipeline/made_with.py); another value is refused
     max_rows: int | None = None  # edit only the first N input rows
     overwrite: bool = False
     ray_address: str | None = None
@@ -51,6 +52,10 @@ class EditConfig:
             raise ValueError(f"unknown --image-format {self.image_format!r}")
         if self.relabel and not self.render:
             raise ValueError("--relabel needs --render")
+        if self.holdout_every is not None and not self.held_out_only:
+            raise ValueError("--holdout-every picks rows only with --held-out-only (and the mapper export decides it)")
+        if self.held_out_only and self.latents is not None:
+            raise ValueError("--held-out-only picks dataset rows: it has nothing to pick from --latents")
         if self.shard_size < 1 or (self.max_rows is not None and self.max_rows < 1):
             raise ValueError("--shard-size and --max-rows must be >= 1")
         parse_variants(self.delta, named_sweep(self.sweep, "attribute"), shown=self.sweep)  # errors at config time
@@ -68,10 +73,12 @@ def _pair(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def for_mapper(cfg: EditConfig, doc: dict[str, Any]) -> EditConfig:
-    """What the mapper's export decides when the command leaves it open: its training dataset, its first attribute."""
+def for_mapper(cfg: EditConfig, doc: dict[str, Any], trained: TrainedWith) -> EditConfig:
+    """What the mapper's export decides when the command leaves it open: its training dataset, its first attribute, and
+    with --held-out-only the rule its training held rows out by (a --holdout-every that contradicts it is refused)."""
     return replace(cfg, dataset=cfg.dataset if cfg.dataset or cfg.latents else doc["dataset"],
-                   sweep=named_sweep(cfg.sweep, doc["architecture"]["attributes"][0]))
+                   sweep=named_sweep(cfg.sweep, doc["architecture"]["attributes"][0]),
+                   holdout_every=held_out_rule(cfg.holdout_every, trained) if cfg.held_out_only else None)
 
 
 def named_sweep(sweep: str | None, name: str) -> str | None:

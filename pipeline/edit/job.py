@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from pipeline import names
 from pipeline.budget import check_cpu_budget
 from pipeline.config import to_jsonable
 from pipeline.edit.config import EditConfig, for_mapper, variants
-from pipeline.eval.judge import export_labelers
 from pipeline.latent_io import load_latents, nonfinite_rows, parquet_layout
+from pipeline.made_with import KEY, MadeWith, TrainedWith, dataset_made, export_trained
 from pipeline.manifest import EDITS_FORMAT, read_manifest
 from pipeline.overwrite import clear_earlier
 from pipeline.ray_env import init_ray, object_store_report, off_driver, one_machine, store_line
@@ -43,6 +44,7 @@ from stages.encode import encode_images
 from stages.identity import EmbedIdentity
 from stages.label import LabelAttributes
 from stages.render import Render
+from stages.seeds import held_out
 
 FORMAT = EDITS_FORMAT
 READ_CHUNK = 1024  # input rows per block when stages follow the read (a shard can be larger)
@@ -62,8 +64,8 @@ def dataset_source(cfg: EditConfig, doc: dict[str, Any], attrs: tuple[str, ...],
         raise ValueError(f"dataset {cfg.dataset} lacks the mapper's attributes {missing}")
     start, stop = m["seeds"]
     positions = np.arange(stop - start, dtype=np.int64)
-    if cfg.held_out_only:
-        positions = positions[(positions + start) % cfg.holdout_every == 0]
+    if cfg.held_out_only:  # cfg as for_mapper gives it: the export's rule
+        positions = positions[held_out(positions + start, cfg.holdout_every)]
     positions = positions[: cfg.max_rows] if cfg.max_rows else positions
     shards = sorted(m["shards"], key=lambda s: s["index"])
     paths, fs = Store(cfg.dataset).readable([s["files"]["parquet"]["path"] for s in shards])
@@ -132,34 +134,37 @@ def check_latents_generator(cfg: EditConfig, doc: dict[str, Any], labeled: bool,
         raise ValueError(f"mapper was trained for generator {doc['generator_id']} but the latents' generator is {facts()[0]}")
 
 
-def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRows | StoredRows, labeled: bool, generator: str | None,
-               framing: Any, labelers: tuple[str, ...], layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
+def build_edit(cfg: EditConfig, todo: list[int], source: DatasetRows | ParquetRows | StoredRows, labeled: bool, made: MadeWith,
+               framing: Any, layout: EditLayout, meta: dict[str, Any]) -> ray.data.Dataset:
+    """`made`: what the job renders, labels and embeds with (edit_made)."""
     encode = functools.partial(edit_shard_files, meta=meta)
+    render = dict(generator=made.generator, noise_mode=made.noise_mode)
+    label, embed = dict(labelers=made.labelers, framing=framing), dict(embedder=made.embedder, framing=framing)
     mapper = dict(mapper_dir=absolute(cfg.mapper), variants=meta["variants"])
     if mapper_only(cfg, labeled):  # each actor reads, maps and writes whole shards
         return shard_tasks(todo, cfg.mapper_stage, absolute(cfg.out), layout, encode, source, ApplyMapper, **mapper)
     ds = task_stage(shard_items(todo), shard_rows, cfg.mapper_stage.actors, batch_size=1, source=source, size=cfg.shard_size,
                     chunk=READ_CHUNK)
     if not labeled:  # imported latents: the mapper needs the originals' current attributes
-        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
-        ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
-        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = actor_stage(ds, Render, cfg.render_stage, **render)
+        ds = actor_stage(ds, LabelAttributes, cfg.label_stage, **label)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, **embed)
         ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=tuple(meta["all_attributes"]))
     elif embeds_originals(cfg, labeled):  # labels came with the latents, their identity did not
-        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
-        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+        ds = actor_stage(ds, Render, cfg.render_stage, **render)
+        ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, **embed)
         ds = task_stage(ds, rename_labels, cfg.label_stage.actors, attributes=())
     ds = actor_stage(ds, ApplyMapper, cfg.mapper_stage, **mapper, keep_source=cfg.refine.steps > 0)
     if cfg.refine.steps:  # the refiner opens its critic on the actor, on the device the stage's resources give
         from pipeline.edit.refine import open_refiner
 
-        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine, generator)
+        refiner = functools.partial(open_refiner, absolute(cfg.mapper), cfg.refine, made.generator)
         ds = actor_stage(ds, RefineEdits, cfg.refine_stage, open_refiner=refiner)
     if cfg.render:
-        ds = actor_stage(ds, Render, cfg.render_stage, generator=generator)
+        ds = actor_stage(ds, Render, cfg.render_stage, **render)
         if cfg.relabel:
-            ds = actor_stage(ds, LabelAttributes, cfg.label_stage, labelers=labelers, framing=framing)
-            ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, embedder="sface", framing=framing)
+            ds = actor_stage(ds, LabelAttributes, cfg.label_stage, **label)
+            ds = actor_stage(ds, EmbedIdentity, cfg.label_stage, **embed)
             ds = task_stage(ds, identity_cosine, cfg.label_stage.actors)
         ds = task_stage(ds, encode_images, cfg.render_stage.actors, batch_size=64, num_cpus=0.25, fmt=cfg.image_format)
     return write_shards(ds, absolute(cfg.out), layout, encode)
@@ -187,9 +192,17 @@ def generator_facts(generator: str | None) -> tuple[str, Any]:
     return gen.generator_id, gen.framing
 
 
+def edit_made(cfg: EditConfig, trained: TrainedWith, generator: str | None) -> MadeWith:
+    """What the job renders, labels and embeds with: the input's noise mode and identity embedder (a dataset's, whose
+    identity column is the originals'; else the export's), the mapper's labelers, `generator` (the resolved one)."""
+    made = dataset_made(read_manifest(cfg.dataset), f"dataset {cfg.dataset}") if cfg.dataset else trained.made
+    return replace(made, generator=generator, labelers=trained.made.labelers)
+
+
 def run_edit(cfg: EditConfig) -> dict[str, Any]:
     _, doc = load_mapper(cfg.mapper)
-    cfg = for_mapper(cfg, doc)
+    trained = export_trained(doc, f"mapper export {cfg.mapper}")
+    cfg = for_mapper(cfg, doc, trained)
     attrs = tuple(doc["architecture"]["attributes"])
     vs = variants(cfg)
     unknown = sorted({a for v in vs for a in v} - set(attrs))
@@ -206,15 +219,15 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     if finished is not None:
         print(f"edits already complete: {finished['num_rows']} rows, manifest {store.path(names.MANIFEST)}")
         return finished
-    generator = absolute(cfg.generator if cfg.generator is not None else doc.get("generator"))
+    generator = absolute(cfg.generator if cfg.generator is not None else trained.made.generator)
     facts = functools.cache(lambda: off_driver(generator_facts, generator, address=cfg.ray_address, log_dir=cfg.out))
+    made = edit_made(cfg, trained, generator)
     if cfg.dataset:
         source, positions, labeled = dataset_source(cfg, doc, attrs, facts)
     else:
         source, positions, labeled = file_source(cfg, doc, facts)
     framing = facts()[1] if opens_generator(cfg, labeled) else None
-    labelers = export_labelers(doc)
-    all_attrs = tuple(a for name in labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
+    all_attrs = tuple(a for name in made.labelers for a in labeler_class(name).attributes)  # class attributes: no weights loaded
     meta = {"mapper_id": f"mapper-{sha256_file(fetch(cfg.mapper) / 'mapper.safetensors')[:12]}", "variants": vs,
             "webdataset": cfg.webdataset,
             "image_format": cfg.image_format, "all_attributes": all_attrs}
@@ -230,8 +243,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     pools += [cfg.render_stage, cfg.label_stage] if embeds_originals(cfg, labeled) else []
     pools += ([cfg.render_stage] if cfg.render else []) + ([cfg.label_stage, cfg.label_stage] if cfg.relabel else [])
     check_cpu_budget(pools, cfg.ray_address, plain_tasks=not mapper_only(cfg, labeled))
-    written = run_to_end(lambda todo: build_edit(cfg, todo, source, labeled, generator, framing, labelers, layout, meta), layout, done, "edit")
-    manifest = edit_manifest(cfg, doc, meta, store, list(done.values()))
+    written = run_to_end(lambda todo: build_edit(cfg, todo, source, labeled, made, framing, layout, meta), layout, done, "edit")
+    manifest = edit_manifest(cfg, doc, meta, store, list(done.values()), made)
     store.write_json(names.MANIFEST, manifest)
     print(f"edited {written} rows at {written / max(time.time() - t0, 1e-9):.1f} rows/s; {manifest['num_rows']} rows in all; manifest {store.path(names.MANIFEST)}")
     if todo:
@@ -239,7 +252,8 @@ def run_edit(cfg: EditConfig) -> dict[str, Any]:
     return manifest
 
 
-def edit_manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict]) -> dict[str, Any]:
+def edit_manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], store: Store, shards: list[dict], made: MadeWith
+                  ) -> dict[str, Any]:
     import io
 
     import pyarrow.parquet as pq
@@ -248,6 +262,7 @@ def edit_manifest(cfg: EditConfig, doc: dict[str, Any], meta: dict[str, Any], st
     schema = pq.read_schema(io.BytesIO(store.read_bytes(shards[0]["files"]["parquet"]["path"]))) if shards else pa.schema([])
     return {"format": FORMAT, "config": to_jsonable(cfg), "config_hash": cfg.identity_hash(),
             "mapper_id": meta["mapper_id"], "generator_id": doc["generator_id"], "variants": meta["variants"],
+            KEY: to_jsonable(made.as_json()),
             "attributes": doc["architecture"]["attributes"], "latent_shape": doc["architecture"]["latent_shape"],
             "num_rows": sum(s["rows"] for s in shards), "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
             "shards": shards}

@@ -14,7 +14,8 @@ from models.editors.mapper import edit_in_passes, load_mapper, request
 from models.generators.interface import broadcast_ws
 from pipeline.edit.config import parse_changes
 from pipeline.edit.one_config import EditOneConfig
-from pipeline.eval.judge import Judge, export_labelers
+from pipeline.eval.judge import Judge
+from pipeline.made_with import export_trained
 from pipeline.train.report import image_grid
 from stages.latents import seed_z
 
@@ -53,13 +54,13 @@ def edit_one(cfg: EditOneConfig) -> Path:
     mapper, doc = load_mapper(cfg.mapper)
     change, seed, passes = parse_changes(cfg.delta), cfg.seed, cfg.passes
     d = request(mapper, 1, change)
-    judge = Judge(doc.get("generator"), export_labelers(doc), dlib=False)
+    judge = Judge(export_trained(doc, f"mapper export {cfg.mapper}").made, dlib=False)
     refiner = None
     if cfg.refine.steps:
         from pipeline.edit.refine import Refiner
 
         refiner = Refiner(doc, cfg.refine, judge.gen)  # on the judge's generator (opened once)
-    psi = cfg.psi if cfg.psi is not None else float(doc.get("dataset_psi", 1.0))
+    psi = cfg.psi if cfg.psi is not None else judge.made.psi
     t1 = time.perf_counter()
     w = judge.gen.mapping(torch.from_numpy(seed_z(np.array([seed]), judge.gen.z_dim)), psi)
     if len(mapper.cfg.latent_shape) == 2:

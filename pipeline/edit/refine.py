@@ -36,14 +36,16 @@ def check_refinable(doc: dict[str, Any], views: tuple[str, ...] | None) -> None:
 
 def critic_from_export(doc: dict[str, Any], gen: Generator, views: tuple[str, ...] | None, device: str = "cpu") -> ImageCritic:
     """The export's ported labelers (the labelers its critic recorded) averaged over `views` (None: the views it was
-    trained over), on `gen` (the export's generator, already open on `device`)."""
+    trained over), on `gen` (the export's generator, already open on `device`), with the identity embedder its dataset
+    was made with."""
     from models.labelers.ported import PortedConfig, PortedLabelers
+    from pipeline.made_with import export_trained
 
     check_refinable(doc, views)
     views = tuple(doc["critic"]["views"]) if views is None else views
     attrs = tuple(doc["critic"]["attributes"])
     h = PortedLabelers(PortedConfig(attrs, (0.0,) * len(attrs), (1.0,) * len(attrs), gen.framing.box, tuple(views)))
-    return ImageCritic(gen, h, device)
+    return ImageCritic(gen, h, device, embedder=export_trained(doc).made.embedder)
 
 
 def view_schedule(pool: tuple[str, ...], per_step: int, steps: int) -> list[Views] | None:
@@ -149,5 +151,7 @@ def open_refiner(export: str, cfg: RefineConfig, generator: str | None, device: 
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
 
+    from pipeline.made_with import export_trained
+
     _, doc = load_mapper(export)
-    return Refiner(doc, cfg, open_generator(generator, device), device)
+    return Refiner(doc, cfg, open_generator(generator, device, noise_mode=export_trained(doc).made.noise_mode), device)

@@ -27,7 +27,7 @@ class EvalConfig:
     pairs: str = "first"  # attributes requested two at a time, the others held still: first (pair), all, none
     baseline_tolerance: float = 0.05  # the baseline's mean change is matched to a method's within this share of it
     baseline_tries: int = 4  # readings after the two probes, at most (the slope's step, then secant steps; each renders and reads the faces)
-    holdout_every: int = 10
+    holdout_every: int | None = None  # None: the mapper export's held-out rule (pipeline/made_with.py); another value is refused
     sheet_faces: int = 6
     dlib_rows: int = 32  # faces scored by the second identity embedder (dlib is slow on CPU)
     robust: ResampleConfig = field(default_factory=ResampleConfig)  # the judge's random resamplings for the robust figure

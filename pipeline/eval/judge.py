@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.attributes import LABELERS, attribute, kept_attributes
+from models.attributes import attribute, kept_attributes
 from models.labelers.resampling import ResampleConfig, resample
 from models.labelers.views import Views
 from models.open import open_embedder, open_generator, open_labeler
+from pipeline.made_with import MadeWith
 from stages.render import from_uint8, to_uint8
 
 JUDGE_VIEWS = ("id", "flip", "dxy+2", "flipdxy-2")  # the diagonal 2-px shifts are not among the critic's views
@@ -35,7 +36,7 @@ class Reading:
     images: torch.Tensor  # (N,3,H,W) in [-1,1], quantised to 8 bits as a stored image would be
     labels: dict[str, np.ndarray]  # view-averaged, attribute units
     by_view: dict[str, dict[str, np.ndarray]]  # per view name
-    sface: np.ndarray  # (N, 128) unit vectors
+    identity: np.ndarray  # (N, D) unit vectors of the dataset's identity embedder
     dlib: np.ndarray | None = None  # (n, 128) dlib descriptors of the first dlib_rows faces, once asked for
     checked: dict[str, np.ndarray] | None = None  # labels averaged over the judge's check views, once asked for
     robust: dict[str, np.ndarray] | None = None  # labels averaged over the judge's random resamplings, once asked for
@@ -44,13 +45,14 @@ class Reading:
 class Judge:
     """Loaded once; `read` a batch, `compare` an edit with its original."""
 
-    def __init__(self, generator: str | None, labelers: tuple[str, ...] = LABELERS, views: tuple[str, ...] = JUDGE_VIEWS,
-                 dlib: bool = True, dlib_rows: int = 32, check_views: tuple[str, ...] = CHECK_VIEWS,
-                 resampling: ResampleConfig = ResampleConfig()) -> None:
-        self.gen = open_generator(generator)
-        self.labelers = [open_labeler(n, self.gen.framing) for n in labelers]
+    def __init__(self, made: MadeWith, views: tuple[str, ...] = JUDGE_VIEWS, dlib: bool = True, dlib_rows: int = 32,
+                 check_views: tuple[str, ...] = CHECK_VIEWS, resampling: ResampleConfig = ResampleConfig()) -> None:
+        """`made`: the generator (and its noise mode), labelers and identity embedder the judged rows were made with."""
+        self.made = made
+        self.gen = open_generator(made.generator, noise_mode=made.noise_mode)
+        self.labelers = [open_labeler(n, self.gen.framing) for n in made.labelers]
         self.views = Views(views)
-        self.sface = open_embedder("sface", self.gen.framing)
+        self.embedder = open_embedder(made.embedder, self.gen.framing)
         self.dlib = _dlib(self.gen.framing) if dlib else None  # an embedder training never saw
         self.dlib_rows = dlib_rows  # dlib runs ~9 faces/s on 2 cores: the same-person rate is on the first rows
         self.check_views = check_views
@@ -79,7 +81,7 @@ class Judge:
     def read(self, w: torch.Tensor) -> Reading:
         images = self.render(w)
         labels, by_view = self.label(images)
-        return Reading(w, images, labels, by_view, self.sface(images))
+        return Reading(w, images, labels, by_view, self.embedder(images))
 
     def attrs(self, reading: Reading, names: tuple[str, ...]) -> torch.Tensor:
         """(N, k) view-averaged labels of `names`: a mapper's input `a`."""
@@ -103,7 +105,7 @@ class Judge:
         kept = kept_attributes(list(before.labels), list(requested))
         out["drift_by_attribute"] = {k: float(np.mean(np.abs(after.labels[k] - before.labels[k]))) / _span(k) for k in kept}
         out["drift"] = float(np.mean(list(out["drift_by_attribute"].values()))) if kept else 0.0
-        cos = np.sum(before.sface * after.sface, axis=1)
+        cos = np.sum(before.identity * after.identity, axis=1)
         out.update(identity_cos=float(np.mean(cos)), identity_cos_min=float(np.min(cos)),
                    latent_dist=float((w1 - before.w).reshape(len(w1), -1).norm(dim=1).mean()))
         if dlib and self.dlib is not None and self.dlib_rows > 0:  # --dlib-rows 0: no same-person rate
@@ -143,7 +145,7 @@ def _dlib(framing: Any) -> Any:
         from models.identity.dlib_face import DlibFaceEmbedder
 
         return DlibFaceEmbedder(framing)
-    except ImportError:  # dlib-bin is optional: identity is then SFace only
+    except ImportError:  # dlib-bin is optional: identity is then the dataset's embedder only
         return None
 
 
@@ -173,9 +175,3 @@ def _checked(name: str, r: dict[str, Any]) -> str:
     """', check views x, robust y' where the judgement has them."""
     return "".join(f", {label} {r[key][name]:.2f}" for key, label in (("ratio_check", "check views"), ("ratio_robust", "robust"))
                    if key in r)
-
-
-def export_labelers(doc: dict[str, Any]) -> tuple[str, ...]:
-    """The labelers of the dataset a mapper was trained on, as its export records them (exports written before
-    they were recorded: the built-in pair, the only labelers datasets could then run)."""
-    return tuple(doc.get("labelers") or LABELERS)

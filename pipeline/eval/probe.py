@@ -101,10 +101,12 @@ def step_scales(mapper: Any, doc: dict[str, Any], w: torch.Tensor, scales: tuple
     from models.editors.mapper import request
     from models.open import open_generator
     from pipeline.edit.refine import critic_from_export
+    from pipeline.made_with import export_trained
     from pipeline.train.config import LossWeights
     from pipeline.train.losses import AttrSpace, edit_terms
 
-    critic = critic_from_export(doc, open_generator(doc.get("generator")), None)  # the training critic, over its own views
+    made = export_trained(doc).made
+    critic = critic_from_export(doc, open_generator(made.generator, noise_mode=made.noise_mode), None)  # the training critic, over its own views
     space, names = AttrSpace.build(mapper.cfg.attributes, critic.attributes), mapper.cfg.attributes
     w = w.view(len(w), *mapper.cfg.latent_shape)
     before = critic(w, 1)
@@ -135,13 +137,15 @@ def _load_mapper(export: str, names: tuple[str, ...]) -> tuple[Any, dict[str, An
 
 def run_probe(cfg: ProbeConfig) -> Path:
     from models.labelers.ported import PortedConfig, PortedLabelers
+    from pipeline.made_with import dataset_made
     from pipeline.train.plan import dataset_files, resolve_attributes
     from stages.training import PriorLatents
 
     manifest = dataset_files(cfg.dataset)[0]
     names = resolve_attributes(cfg.attributes, manifest["attributes"])
     loaded = _load_mapper(cfg.mapper, names) if cfg.mapper else None  # before 20 minutes of work, not after
-    generator, psi = manifest["config"]["generator"], float(manifest["config"]["psi"])
+    made = dataset_made(manifest, f"dataset {cfg.dataset}")
+    generator, psi = made.generator, made.psi
     out = Path(cfg.out or f"runs/probe-{'-'.join(names)}-{config_hash(to_jsonable(cfg))[:8]}")
     h = PortedLabelers(PortedConfig(names, (0.0,) * len(names), (1.0,) * len(names), tuple(manifest["framing"]["box"]), cfg.views))
     latents = PriorLatents(generator, psi, tuple(manifest["latent_shape"]))

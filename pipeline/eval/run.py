@@ -16,9 +16,11 @@ from PIL import Image
 
 from models.attributes import attribute
 from models.editors.mapper import edit_in_passes, load_mapper, request
+from models.open import embedder_title
 from pipeline.eval.baseline import fit_direction, match_step, move
 from pipeline.eval.config import EvalConfig
-from pipeline.eval.judge import Judge, Reading, export_labelers
+from pipeline.eval.judge import Judge, Reading
+from pipeline.made_with import export_trained, held_out_rule
 from pipeline.redact import redact_doc
 from pipeline.train.report import image_grid
 
@@ -38,6 +40,8 @@ class Evaluation:
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
         self.mapper, self.doc = load_mapper(cfg.mapper)
+        self.trained = export_trained(self.doc, f"mapper export {cfg.mapper}")
+        self.holdout_every = held_out_rule(cfg.holdout_every, self.trained)  # a contradicting flag: refused before any work
         if cfg.refine.steps:  # refused (export or views) before the held-out faces are read and judged
             from pipeline.edit.refine import check_refinable
 
@@ -45,8 +49,8 @@ class Evaluation:
         self.names = self.mapper.cfg.attributes
         request(self.mapper, 0, dict.fromkeys(cfg.attributes, 0.0))  # an attribute the mapper does not edit: one line, before any work
         self.judged_names = tuple(n for n in self.names if n in cfg.attributes) if cfg.attributes else self.names
-        data = held_out(cfg.dataset or self.doc["dataset"], cfg.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
-        self.judge = Judge(self.doc.get("generator"), export_labelers(self.doc), dlib_rows=cfg.dlib_rows, resampling=cfg.robust)
+        data = held_out(cfg.dataset or self.doc["dataset"], self.holdout_every, cfg.rows, self.mapper.cfg.latent_shape, list(self.names))
+        self.judge = Judge(self.trained.made, dlib_rows=cfg.dlib_rows, resampling=cfg.robust)
         self.before = self.judge.read(data["w"])
         self.a = self.judge.attrs(self.before, self.names)  # the mapper's input: view-averaged real labels
         self.directions = {n: fit_direction(data["w_train"], data["a_train"][:, j]) for j, n in enumerate(self.names)}
@@ -158,7 +162,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
                          cfg.refine.eot.per_step else 0,
                          "batch": cfg.refine_batch} if cfg.refine.steps else None,
               "dlib_rows": min(cfg.dlib_rows, len(ev.before.w)),
-              "identity_embedders": ["sface"] + (["dlib"] if ev.judge.dlib is not None else []),
+              "holdout_every": ev.holdout_every, "identity_embedder": ev.trained.made.embedder,
+              "identity_embedders": [embedder_title(ev.trained.made.embedder)] + (["dlib"] if ev.judge.dlib is not None else []),
               "results": [{k: _plain(v) for k, v in r.items()} for r in rows], "sheets": sheets}
     report["summary"] = summarise(report)
     report = redact_doc(report)
@@ -226,7 +231,8 @@ def markdown(report: dict[str, Any]) -> str:
     def f(r: dict[str, Any], key: str, names: list[str], fmt: str) -> str:
         return " / ".join(format(r[key][n], fmt) for n in names)
 
-    head = ("| request | strength | method | attainable | achieved | achieved / attainable | check views | robust | drift | SFace cos "
+    ident = report["identity_embedders"][0]
+    head = (f"| request | strength | method | attainable | achieved | achieved / attainable | check views | robust | drift | {ident} cos "
             "| dlib same | latent dist |\n|" + "---|" * 12 + "\n")
     body = ""
     for row in report["results"]:
@@ -237,7 +243,7 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{f(r, 'achieved', names, '+.3f')} | {f(r, 'ratio', names, '.2f')} | {f(r, 'ratio_check', names, '.2f')} | "
                      f"{f(r, 'ratio_robust', names, '.2f')} | "
                      f"{r['drift']:.3f} | {r['identity_cos']:.3f} | {dl} | {r['latent_dist']:.2f} |\n")
-    summ = ("\n| request | method | mean achieved / attainable | on the check views | robust | mean SFace cos | identity >= baseline "
+    summ = (f"\n| request | method | mean achieved / attainable | on the check views | robust | mean {ident} cos | identity >= baseline "
             "| drift <= baseline | min dlib same | ms per face |\n|" + "---|" * 10 + "\n")
     for s in report["summary"]:
         ms = f"{1000 * s['seconds_per_face']:.2f}" if s["seconds_per_face"] is not None else "n/a"
@@ -256,7 +262,7 @@ def markdown(report: dict[str, Any]) -> str:
             "rotation, shift, brightness, contrast, blur, JPEG; what a kept image goes through); "
             "attainable = the request clipped to the attribute's range; drift = mean "
             "|change| of the attributes that should hold (aliases of a requested one excluded), as a fraction of their range; "
-            f"SFace cosine to the original; dlib same = share of the first {report['dlib_rows']} faces within dlib's 0.6 "
+            f"{ident} cosine to the original; dlib same = share of the first {report['dlib_rows']} faces within dlib's 0.6 "
             "same-person distance (an embedder training never saw). The baseline (ridge direction) is stepped until its mean achieved change matches the one-pass "
             f"mapper's within {report['baseline_match']['tolerance']:.0%} ({report['baseline_match']['tries']} readings after two probes at most, "
             "then the nearest reading; baseline@<method>: matched to that method's); for pairs it adds the single-attribute steps, "
@@ -303,7 +309,7 @@ def plot(report: dict[str, Any], out_dir: Path) -> None:
             ax2.plot([p[0] for p in pts], [p[1] for p in pts], style, label=key)
         ax1.plot([r["request"][name] for r in rs], [r["mapper"]["attainable"][name] for r in rs], ":", color="grey", label="attainable")
         ax1.set(xlabel=f"requested change in {name}", ylabel=f"achieved change in {name} (view-averaged)")
-        ax2.set(xlabel=f"|achieved change in {name}|", ylabel="identity cosine (SFace)")
+        ax2.set(xlabel=f"|achieved change in {name}|", ylabel=f"identity cosine ({report['identity_embedders'][0]})")
         ax1.legend()
         ax2.legend()
         fig.tight_layout()

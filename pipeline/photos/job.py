@@ -52,8 +52,8 @@ class PhotoPlan:
 
 def plan_photos(cfg: PhotoSettings) -> PhotoPlan:
     """Open the mapper's export and its generator once: bad input fails here, before any photo is read."""
-    from models.attributes import LABELERS
     from models.editors.mapper import load_mapper
+    from pipeline.made_with import export_trained
     from models.open import labeler_class, open_generator
 
     doc = load_mapper(cfg.mapper)[1] if cfg.mapper else {}
@@ -65,8 +65,9 @@ def plan_photos(cfg: PhotoSettings) -> PhotoPlan:
             raise ValueError(f"unknown attribute {unknown[0]!r} for this mapper (it edits: {', '.join(doc['architecture']['attributes'])})")
         if cfg.refine.steps:
             check_refinable(doc, cfg.refine.views)
-    generator = doc.get("generator") if doc else cfg.generator
-    labelers = tuple(doc.get("labelers") or LABELERS) if doc else cfg.labelers
+    made = export_trained(doc).made if doc else None  # what the mapper's dataset was rendered and labelled with
+    generator = made.generator if made else cfg.generator
+    labelers = made.labelers if made else cfg.labelers
     gen = open_generator(generator)
     if not gen.framing.alignment:
         raise ValueError(f"{gen.name} does not say where it draws a face (its framing has no alignment): photos cannot be aligned to it")

@@ -21,7 +21,7 @@ class PhotoEditorConfig:
     # PSNR 29.3 dB, SFace 0.997 in ~9 s on 2 cores (18 s for the first photo, which loads the models)
     project: ProjectConfig = field(default_factory=lambda: ProjectConfig(steps=100, pool=300))
     tune: TuneConfig = field(default_factory=lambda: TuneConfig(steps=40))  # the per-face tuning (--photo.invert tune)
-    paste: PasteConfig = field(default_factory=PasteConfig)  # replace or delta, the mask, colour matching
+    paste: PasteConfig = field(default_factory=PasteConfig)  # detail, replace or delta; the mask and its region; colour matching
     find: FindConfig = field(default_factory=lambda: FindConfig(max_faces=4))  # every edited face is inverted while the page waits
     # a phone's 12 MP JPEG is 3-8 MB; the photo is held as pixels (and as float while pasting) until it is evicted
     limits: PhotoLimits = field(default_factory=lambda: PhotoLimits(max_bytes=20_000_000, max_pixels=24_000_000))
@@ -47,8 +47,7 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback unless you mean to expose it
     port: int = 7860
     max_upload_bytes: int = 1 << 20  # a W+ (18, 512) float64 latent is 74 KB
-    rows_listed: int = 24  # held-out dataset rows offered as faces
-    holdout_every: int = 10  # held-out rows: seed % holdout_every == 0, as in training
+    rows_listed: int = 24  # held-out dataset rows offered as faces (each export's own held-out rule: pipeline/made_with.py)
     sweep_steps: int = 7  # images in the strength strip, from -sweep_strength to +sweep_strength
     sweep_strength: float = 0.3  # fraction of the attribute's range at the strip's ends
     faces_cached: int = 256  # originals kept read (latent + readings); bounded so memory stays flat
@@ -61,8 +60,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be in 1..65535, got {self.port}")
-        if self.max_upload_bytes < 1024 or self.rows_listed < 1 or self.holdout_every < 1:
-            raise ValueError("--max-upload-bytes must be >= 1024, --rows-listed and --holdout-every >= 1")
+        if self.max_upload_bytes < 1024 or self.rows_listed < 1:
+            raise ValueError("--max-upload-bytes must be >= 1024 and --rows-listed >= 1")
         if self.sweep_steps < 2 or not 0 < self.sweep_strength <= 1:
             raise ValueError("--sweep-steps must be >= 2 and --sweep-strength in (0, 1]")
         if self.faces_cached < 1 or self.uploads_kept < 1:

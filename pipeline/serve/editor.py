@@ -19,8 +19,10 @@ from PIL import Image
 from models.attributes import attribute
 from models.editors.mapper import Mapper, load_mapper, request
 from models.generators.interface import broadcast_ws
+from models.open import embedder_title
 from pipeline.edit.refine import Refiner
-from pipeline.eval.judge import Judge, Reading, export_labelers
+from pipeline.eval.judge import Judge, Reading
+from pipeline.made_with import MadeWith, TrainedWith, export_trained
 from pipeline.serve.catalog import Export, NotListed, find_exports, held_out_rows
 from pipeline.serve.config import ServeConfig
 from pipeline.serve.faces import latent_bound, parse_source, parse_upload
@@ -56,8 +58,8 @@ class Loaded:
     export: Export
     mapper: Mapper
     doc: dict[str, Any]
+    trained: TrainedWith  # what the export was made and trained with (pipeline/made_with.py)
     judge: Judge
-    psi: float
     bound: float  # the largest |value| an uploaded latent may hold (faces.latent_bound of the judge's generator)
     refiner: Refiner | None = None  # the critic steps on the judge's generator, opened at the first refined edit
 
@@ -79,11 +81,11 @@ class Editor:
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
         self._loaded: dict[str, Loaded] = {}
-        self._judges: dict[tuple[Any, ...], tuple[Judge, float]] = {}
+        self._judges: dict[MadeWith, tuple[Judge, float]] = {}
         self._faces = LRU(cfg.faces_cached)
         self._uploads = LRU(cfg.uploads_kept)
         self._edits = LRU(EDITS_CACHED)
-        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.RLock()
         if cfg.mapper:  # a named export must load: a typo is a one-line error before the server starts
             self.load(next(iter(self.exports())))
@@ -102,12 +104,12 @@ class Editor:
                 if export is None:
                     raise NotListed(f"no mapper export {export_id!r} under {self.cfg.runs}")
                 mapper, doc = load_mapper(export.path)
-                key = (doc.get("generator"), export_labelers(doc))
-                if key not in self._judges:
-                    judge = Judge(key[0], key[1], dlib=False)
-                    self._judges[key] = judge, latent_bound(judge.gen)
-                judge, bound = self._judges[key]
-                self._loaded[export_id] = Loaded(export, mapper, doc, judge, float(doc.get("dataset_psi", 1.0)), bound)
+                trained = export_trained(doc, f"mapper export {export.path}")
+                if trained.made not in self._judges:  # exports of one dataset share one judge
+                    judge = Judge(trained.made, dlib=False)
+                    self._judges[trained.made] = judge, latent_bound(judge.gen)
+                judge, bound = self._judges[trained.made]
+                self._loaded[export_id] = Loaded(export, mapper, doc, trained, judge, bound)
             return self._loaded[export_id]
 
     def dataset_of(self, m: Loaded) -> str:
@@ -117,12 +119,12 @@ class Editor:
         return ds
 
     def rows(self, m: Loaded) -> tuple[np.ndarray, np.ndarray]:
-        """(seeds, latents) of the held-out rows offered as faces."""
-        ds = self.dataset_of(m)
+        """(seeds, latents) of the rows the export's training held out, offered as faces."""
+        key = (self.dataset_of(m), m.trained.holdout_every)
         with self._lock:
-            if ds not in self._rows:
-                self._rows[ds] = held_out_rows(ds, self.cfg.holdout_every, self.cfg.rows_listed)
-            return self._rows[ds]
+            if key not in self._rows:
+                self._rows[key] = held_out_rows(*key, self.cfg.rows_listed)
+            return self._rows[key]
 
     def upload(self, export_id: str, data: bytes) -> str:
         m = self.load(export_id)
@@ -136,7 +138,7 @@ class Editor:
         kind, value = parse_source(source)
         if kind == "seed":
             z = torch.from_numpy(seed_z(np.array([int(value)]), m.judge.gen.z_dim))
-            w = m.judge.gen.mapping(z, m.psi)
+            w = m.judge.gen.mapping(z, m.trained.made.psi)
             return broadcast_ws(w, *m.shape) if len(m.shape) == 2 else w
         if kind == "row":
             seeds, ws = self.rows(m)
@@ -202,7 +204,7 @@ class Editor:
     @torch.inference_mode()
     def readings(self, export_id: str, source: str, changes: dict[str, float], refine: int = 0) -> dict[str, Any]:
         """The real labelers over views, before and after, and under the judge's random resamplings; identity cosine
-        (SFace) and latent distance. The judge renders the edit itself, so the image the slider has is not rendered again."""
+        (the dataset's embedder) and latent distance. The judge renders the edit itself, so the image the slider has is not rendered again."""
         with torch.inference_mode(False):
             m, face, w1 = self.edited(export_id, source, changes, refine)
         with self._lock:
@@ -215,7 +217,8 @@ class Editor:
                 "after": {n: float(after.labels[n][0]) for n in names},
                 "robust": {"before": {n: float(face.reading.robust[n][0]) for n in names},
                            "after": {n: float(robust[n][0]) for n in names}},
-                "identity_cos": float(np.sum(face.reading.sface[0] * after.sface[0])),
+                "identity_cos": float(np.sum(face.reading.identity[0] * after.identity[0])),
+                "identity_embedder": embedder_title(m.trained.made.embedder),
                 "latent_dist": float((w1 - face.w).norm()), "views": list(m.judge.views.names)}
 
     def sweep(self, export_id: str, source: str, name: str, changes: dict[str, float]) -> tuple[np.ndarray, list[float]]:

@@ -70,7 +70,7 @@ class TrainConfig:
     steps: int = 480  # optimizer steps in all: ~17 min with 2 CPU workers (the `long` preset is for real use)
     lr: float = 1e-3
     checkpoint_every: int = 60  # steps between checkpoints, metric reports and validations
-    holdout_every: int = 10  # seeds with seed % holdout_every == 0 are held out for validation
+    holdout_every: int = 10  # seeds with seed % holdout_every == 0 are held out for validation; the export records it for edit, eval, serve
     val_rows: int = 32  # held-out rows the judge scores at each checkpoint
     fidelity_rows: int = 256  # held-out rows the critic's fidelity is measured on before training
     max_failures: int = 2  # dead workers restart from the last checkpoint this many times
@@ -92,7 +92,7 @@ class TrainConfig:
             raise ValueError("--attributes needs at least one attribute")
         for name, v in (("--num-workers", self.num_workers), ("--batch-size", self.batch_size),
                         ("--steps", self.steps), ("--checkpoint-every", self.checkpoint_every),
-                        ("--identity-rows", self.identity_rows)):
+                        ("--identity-rows", self.identity_rows), ("--holdout-every", self.holdout_every)):
             if v < 1:
                 raise ValueError(f"{name} must be >= 1, got {v}")
 
@@ -120,12 +120,12 @@ class RegressorTrainConfig:
     batch_size: int = 64  # per worker
     epochs: int = 40  # of the head on precomputed features: cheap
     lr: float = 1e-3
-    holdout_every: int = 10  # same held-out seeds as the mapper trainer
+    holdout_every: int = TrainConfig.holdout_every  # the mapper trainer's rule: a mapper trained through this H refuses another
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_out(self.out)
-        if min(self.epochs, self.batch_size, self.num_workers, self.feature_actors) < 1:
+        if min(self.epochs, self.batch_size, self.num_workers, self.feature_actors, self.holdout_every) < 1:
             raise ValueError(f"invalid regressor training config {self}")
 
 

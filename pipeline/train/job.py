@@ -21,6 +21,7 @@ from models.generators.interface import Generator
 from models.labelers.regressor import load_regressor
 from pipeline import names
 from pipeline.config import to_jsonable
+from pipeline.made_with import KEY
 from pipeline.ray_env import init_ray
 from pipeline.redact import redact_doc
 from pipeline.runinfo import run_header
@@ -29,6 +30,7 @@ from pipeline.train.config import TrainConfig
 from pipeline.train.losses import AttrSpace, l2l_losses, sample_delta
 from pipeline.train.plan import TrainPlan, plan_training
 from pipeline.train.report import RunLog, TrainProgress, Validation, put_progress
+from stages.seeds import held_out
 from stages.training import PriorLatents, dense_rows, holdout_split
 
 STATE = "state.pt"  # inside a Ray Train checkpoint: mapper, optimizer, step
@@ -68,7 +70,8 @@ def build_critic(config: dict[str, Any], plan: TrainPlan, device: torch.device |
 
     h = build_h(config["h"])
     if plan.cfg.objective == "image":
-        return ImageCritic(gen if gen is not None else open_generator(plan.generator, str(device)), h, device)
+        gen = gen if gen is not None else open_generator(plan.generator, str(device), noise_mode=plan.made.noise_mode)
+        return ImageCritic(gen, h, device, embedder=plan.made.embedder)
     return LatentCritic(config["surrogate"], h.cfg.attributes, torch.tensor(h.cfg.mean), torch.tensor(h.cfg.std), device)
 
 
@@ -183,10 +186,19 @@ def h_spec(plan: TrainPlan) -> tuple[tuple[str, Any], dict[str, Any]]:
     path = Path(cfg.critic) if cfg.critic != "distilled" else default_regressor_dir(cfg.dataset, plan.manifest)
     if cfg.critic == "distilled" and not (path / "regressor.json").exists():
         print(f"no attribute regressor for this dataset yet: training one into {path}")
-        run_train_regressor(RegressorTrainConfig(dataset=cfg.dataset, out=str(path)))
+        run_train_regressor(RegressorTrainConfig(dataset=cfg.dataset, out=str(path), holdout_every=cfg.holdout_every))
     _, doc = load_regressor(path)
+    check_regressor_split(doc, cfg.holdout_every, path)
     return ("distilled", str(path.resolve())), {"kind": "distilled", "path": str(path), "attributes": doc["architecture"]["attributes"],
                                                 "held_out_mae": doc.get("trained", {}).get("held_out_mae")}
+
+
+def check_regressor_split(doc: dict[str, Any], every: int, path: Path) -> None:
+    """A distilled H fitted on rows this run holds out would have seen the faces validation and eval judge on."""
+    theirs = (doc.get("config") or {}).get("holdout_every")
+    if theirs != every:
+        raise ValueError(f"critic {path} was fitted with --holdout-every {theirs}, this run holds out seeds % {every} == 0: fit one with "
+                         f"`python -m pipeline train-regressor --holdout-every {every} --out DIR` and pass --critic DIR")
 
 
 def label_stats(plan: TrainPlan, attrs: tuple[str, ...]) -> np.ndarray:
@@ -195,7 +207,7 @@ def label_stats(plan: TrainPlan, attrs: tuple[str, ...]) -> np.ndarray:
 
     paths, fs = plan.readable()
     tables = [pq.read_table(p, filesystem=fs, columns=["seed", *attrs]).to_pandas() for p in paths]
-    rows = [t[t.seed % plan.cfg.holdout_every != 0] for t in tables]
+    rows = [t[~held_out(t.seed.to_numpy(), plan.cfg.holdout_every)] for t in tables]
     return np.concatenate([r[list(attrs)].to_numpy(np.float64) for r in rows])
 
 
@@ -216,7 +228,7 @@ def run_train(cfg: TrainConfig) -> Path:
     loop_config: dict[str, Any] = {"plan": plan, "h": spec}
     if plan.cfg.objective == "latent":
         loop_config["surrogate"] = _surrogate(plan, h)
-    judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
+    judge = Judge(plan.made, dlib=False)
     h_doc["fidelity"] = check_critic(plan, build_critic(loop_config, plan, "cpu", judge.gen), judge)
     init_ray(None, plan.run_dir)  # only once the critic checked out
     loop_config["val_w"] = split_rows(plan, plan.cfg.attributes, plan.cfg.val_rows)["w"]
@@ -285,7 +297,8 @@ def export_metadata(plan: TrainPlan, h_doc: dict[str, Any], step: int) -> dict[s
     spec = {a: {"low": attribute(a).low, "high": attribute(a).high, "unit": attribute(a).unit} for a in plan.cfg.attributes}
     return redact_doc({"attributes": spec, "latent_space": plan.manifest["latent_space"], "latent_shape": list(plan.latent_shape),
             "generator_id": plan.manifest["generator_id"], "generator": plan.generator,
-            "dataset_psi": plan.manifest["config"]["psi"], "labelers": list(plan.manifest["config"]["labelers"]),
+            KEY: plan.made.as_json(), "holdout_every": plan.cfg.holdout_every,  # what edit, eval and serve read (pipeline/made_with.py)
+            "dataset_psi": plan.psi, "labelers": list(plan.made.labelers),
             "dataset": plan.cfg.dataset, "dataset_manifest_sha256": plan.manifest_sha256,
             "dataset_config_hash": plan.manifest["config_hash"], "objective": plan.cfg.objective,
             "losses": to_jsonable(plan.cfg.losses), "delta_sampling": to_jsonable(plan.cfg.delta),

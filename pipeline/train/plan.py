@@ -10,6 +10,7 @@ from typing import Any
 
 from models.attributes import attribute
 from pipeline import names
+from pipeline.made_with import MadeWith, dataset_made
 from pipeline.manifest import read_manifest
 from pipeline.storage import Store
 from pipeline.train.config import TrainConfig
@@ -25,17 +26,18 @@ class TrainPlan:
     parquet_paths: tuple[str, ...]  # relative to cfg.dataset
     latent_shape: tuple[int, ...]
     run_dir: Path
+    made: MadeWith  # how the dataset was made (pipeline/made_with.py), its generator the one --generator names if given
 
     def readable(self) -> tuple[list[str], Any]:
         return Store(self.cfg.dataset).readable(list(self.parquet_paths))
 
     @property
     def psi(self) -> float:
-        return float(self.manifest["config"]["psi"])
+        return self.made.psi
 
     @property
     def generator(self) -> str | None:
-        return self.cfg.generator or self.manifest["config"]["generator"]
+        return self.made.generator
 
 
 def dataset_files(uri: str) -> tuple[dict[str, Any], str, tuple[str, ...]]:
@@ -75,4 +77,6 @@ def plan_training(cfg: TrainConfig, runs: str = "runs") -> TrainPlan:
     cfg = dataclasses.replace(cfg, attributes=resolve_attributes(cfg.attributes, manifest["attributes"]))
     check_generator(cfg.generator, manifest)
     run_dir = Path(cfg.out) if cfg.out else Path(runs) / cfg.run_name()
-    return TrainPlan(cfg, manifest, sha, paths, tuple(manifest["latent_shape"]), run_dir.resolve())
+    made = dataset_made(manifest, f"dataset {cfg.dataset}")
+    made = dataclasses.replace(made, generator=cfg.generator or made.generator)
+    return TrainPlan(cfg, manifest, sha, paths, tuple(manifest["latent_shape"]), run_dir.resolve(), made)

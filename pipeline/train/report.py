@@ -74,7 +74,7 @@ class Validation:
     def __init__(self, plan: Any, w: torch.Tensor, log: RunLog, strength: float = 0.3, sheet_faces: int = 6) -> None:
         from pipeline.eval.judge import Judge
 
-        self.judge = Judge(plan.generator, tuple(plan.manifest["config"]["labelers"]), dlib=False)
+        self.judge = Judge(plan.made, dlib=False)
         self.plan, self.log, self.strength, self.faces = plan, log, strength, sheet_faces
         self.before = self.judge.read(w)
 

@@ -198,6 +198,8 @@ def test_no_images_and_a_user_arcface_keep_latents_labels_and_identity(ray_local
     assert "image" not in {c["name"] for c in m["schema"]} and verify_manifest(str(tmp_path / "noimg")) == []
     df = rows(tmp_path / "noimg")
     assert "age" in df.columns and np.stack(df["identity"]).shape == (16, 32) and m["embedder_id"].startswith("arcface-ir-se")
+    made = m["made_with"]  # what edit, eval and the critic reopen: the user's relative path made absolute
+    assert made["embedder"] == f"arcface:{tmp_path / 'model_ir_se.pth'}" and made["embedder_id"] == m["embedder_id"]
 
 
 def test_gpus_the_machine_lacks_are_one_line_not_a_silent_wait(ray_local, tmp_path, capsys):

@@ -183,14 +183,29 @@ def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
 
 def test_the_mapper_export_fills_what_the_command_leaves_open():
     from pipeline.edit.config import for_mapper
+    from pipeline.made_with import TrainedWith
 
-    doc = {"dataset": "data/trained-on", "architecture": {"attributes": ["smiling", "male"]}}
-    cfg = for_mapper(EditConfig(mapper="m", sweep="-0.3:0.3:3", held_out_only=True), doc)
+    doc, trained = {"dataset": "data/trained-on", "architecture": {"attributes": ["smiling", "male"]}}, TrainedWith(holdout_every=7)
+    cfg = for_mapper(EditConfig(mapper="m", sweep="-0.3:0.3:3", held_out_only=True), doc, trained)
     assert cfg.dataset == "data/trained-on" and variants(cfg) == [{"smiling": -0.3}, {"smiling": 0.0}, {"smiling": 0.3}]
-    given = for_mapper(EditConfig(mapper="m", latents="w.npy", sweep="male=0:1:2"), doc)
-    assert given.dataset is None and given.sweep == "male=0:1:2"
+    assert cfg.holdout_every == 7  # the rule the mapper's training held rows out by
+    given = for_mapper(EditConfig(mapper="m", latents="w.npy", sweep="male=0:1:2"), doc, trained)
+    assert given.dataset is None and given.sweep == "male=0:1:2" and given.holdout_every is None
     with pytest.raises(ValueError, match="not both"):
         EditConfig(mapper="m", dataset="d", latents="w.npy")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(held_out_only=True, holdout_every=10), "--holdout-every 10 contradicts the mapper export"),  # the export says 7
+    (dict(holdout_every=7), "--holdout-every picks rows only with --held-out-only"),  # a flag that would change nothing
+    (dict(held_out_only=True, latents="w.npy"), "nothing to pick from --latents"),
+])
+def test_a_held_out_rule_the_export_does_not_hold_is_refused(kwargs, message):
+    from pipeline.edit.config import for_mapper
+    from pipeline.made_with import TrainedWith
+
+    with pytest.raises(ValueError, match=message):
+        for_mapper(EditConfig(mapper="m", **kwargs), {"dataset": "d", "architecture": {"attributes": ["smiling"]}}, TrainedWith(holdout_every=7))
 
 
 @pytest.mark.slow
@@ -247,7 +262,7 @@ def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_
     from models.editors.mapper import load_mapper
     from models.open import open_generator
     from pipeline.edit.job import run_edit
-    from pipeline.eval.judge import export_labelers
+    from pipeline.made_with import export_trained
     from stages.edit import ApplyMapper
     from stages.label import LabelAttributes
     from stages.render import Render
@@ -264,7 +279,8 @@ def test_batch_critic_steps_go_further_than_the_one_pass_and_leave_unasked_rows_
     assert np.allclose(still["identity_cos"], 1.0, atol=1e-4) and np.allclose(still["smiling"], still["src_smiling"], atol=1e-5)
     batch = {"id": still["id"].to_numpy(), "w": w0, **{f"src_{n}": still[f"src_{n}"].to_numpy(np.float32) for n in names}}
     one_pass = ApplyMapper(export, [{"smiling": 0.3}])(batch)
-    one_pass = LabelAttributes(export_labelers(doc), open_generator(doc.get("generator")).framing)(Render(doc.get("generator"))(one_pass))
+    made = export_trained(doc).made
+    one_pass = LabelAttributes(made.labelers, open_generator(made.generator).framing)(Render(made.generator, made.noise_mode)(one_pass))
     gained = {"one pass": float(np.mean(one_pass["smiling"] - batch["src_smiling"])),
               "6 critic steps": float(np.mean(asked["smiling"] - asked["src_smiling"]))}
     assert gained["6 critic steps"] > gained["one pass"] + 0.03, gained

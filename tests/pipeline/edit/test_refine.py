@@ -157,9 +157,10 @@ def test_a_single_view_edit_is_a_pixel_alignment_that_the_robust_figure_catches_
     from models.labelers.resampling import EotConfig
     from pipeline.edit.refine import Refiner
     from pipeline.eval.judge import Judge
+    from pipeline.made_with import MadeWith
     from stages.training import PriorLatents
 
-    judge = Judge(None, dlib=False)
+    judge = Judge(MadeWith(), dlib=False)
     w0 = PriorLatents(None, 1.0, (100,))(8, torch.Generator().manual_seed(11))
     doc = {"critic": {"kind": "ported", "views": ["id", "flip", "dx+1", "dy-1"], "attributes": ["young", "age"]},
            "architecture": {"attributes": ["young"]}}

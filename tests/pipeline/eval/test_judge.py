@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from pipeline.eval.judge import CHECK_VIEWS, JUDGE_VIEWS, Judge
+from pipeline.made_with import MadeWith
 from stages.training import PriorLatents
 
 
 @pytest.fixture(scope="module")
 def judge():
-    return Judge(None, dlib=False)
+    return Judge(MadeWith(), dlib=False)
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +72,5 @@ def test_the_robust_figure_reads_the_change_under_the_same_random_resamplings_be
     expect = float(np.mean(after["male"] - judge.label_resampled(before.images)["male"])) / r["attainable"]["male"]
     assert r["ratio_robust"]["male"] == pytest.approx(expect, abs=1e-6) and r["ratio_robust"]["male"] != r["ratio"]["male"]
     assert judge.compare(before, faces.clone(), {"male": 0.2}, check=True)["ratio_robust"]["male"] == 0  # same draws: no change
-    other = Judge(None, dlib=False, resampling=ResampleConfig(seed=1))
+    other = Judge(MadeWith(), dlib=False, resampling=ResampleConfig(seed=1))
     assert not np.allclose(other.label_resampled(before.images)["male"], before.robust["male"])  # the seed picks the draws

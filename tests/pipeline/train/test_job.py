@@ -110,6 +110,17 @@ def test_missing_attribute_other_generator_and_empty_dataset(tiny_data, tmp_path
         plan_training(dataclasses.replace(base, dataset=str(tmp_path / "nothing")))
 
 
+def test_a_distilled_critic_fitted_on_another_held_out_rule_is_refused(tiny_data, tmp_path):
+    """The tiny H was fitted holding seeds % 10 out: through it, a rule-7 run's held-out faces would not be unseen."""
+    from pipeline.train.job import run_train
+
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "critic": tiny_data["regressor"], "holdout_every": 7,
+                         "out": str(tmp_path / "rule7")})
+    with pytest.raises(ValueError, match="fitted with --holdout-every 10, this run holds out seeds % 7 == 0"):
+        run_train(cfg)
+    assert not (tmp_path / "rule7" / "export").exists()
+
+
 def test_blind_critic_is_refused_in_one_line(tiny_data, tmp_path, capsys):
     """The 2-epoch distilled H of the tiny dataset reads nothing: training young through it stops before any step."""
     run = tmp_path / "blind"
@@ -127,12 +138,13 @@ def test_training_moves_smiling_as_requested(smiling_mapper):
     by a margin; the untrained mapper (the identity) moves nothing."""
     from models.editors.mapper import Mapper, request
     from pipeline.eval.judge import Judge
+    from pipeline.made_with import MadeWith
     from pipeline.train.job import mapper_config
     from pipeline.train.plan import plan_training
     from stages.training import PriorLatents
 
     mapper, _ = load_mapper(smiling_mapper["export"])
-    judge = Judge(None, dlib=False)
+    judge = Judge(MadeWith(), dlib=False)
     w = PriorLatents(None, 1.0, (100,))(32, torch.Generator().manual_seed(2026))
     before = judge.read(w)
     a = judge.attrs(before, ("smiling",))
