@@ -5,14 +5,12 @@ and its field comments are the help; nested configs get `--<field>.<sub>` flags 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
-import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import tyro
+import tyro._errors as tyro_errors  # tyro's parse-failure hook: experimental, so pyproject pins tyro exactly
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
 REGISTRY = ConstructorRegistry()
@@ -67,20 +65,34 @@ def _command_type(cls: type, presets: dict[str, dict[str, Any]] | None, preset: 
     return dataclasses.make_dataclass(cls.__name__ + "Command", fields, frozen=True)
 
 
-def _one_line(box: str) -> str:
-    """tyro's error panel (framed on a UTF-8 console, bare lines under rules otherwise) as one line: its title
-    and the text before the next rule, without the help text of the flag concerned."""
-    lines = [ln.strip().strip("│|").strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", box).splitlines()]
-    rows = [None if set(ln) <= set("─-") else ln for ln in lines if ln]  # None: a rule
-    if not rows or rows[0] is None:
-        return "invalid arguments"
-    title, rest = rows[0].strip("╭╮─ "), rows[1:]
-    if rest and rest[0] is None:  # the unframed title's underline
-        rest = rest[1:]
-    body = rest[:rest.index(None)] if None in rest else rest
-    flags = [b for b in body[1:] if b.startswith("--")]  # "Missing from prog:" then one line per flag
-    text = ", ".join(flags) if flags and body[0].endswith(":") else " ".join(body)  # else: one wrapped sentence
-    return text if text.lower().startswith(title.lower()) else f"{title}: {text}" if text else title
+class _Rejected(Exception):
+    """tyro rejected the command line: the reason in one line."""
+
+
+def _flag(arg: Any) -> str:
+    """How the line names a flag (`--steps`), or a positional argument (`PHOTO`)."""
+    return arg.field.extern_name.upper() if arg.is_positional() else arg.display_name()
+
+
+def _one_line(event: tyro_errors.ParseErrorEvent) -> str:
+    """A tyro parse failure in one line, without the help text of the flag concerned."""
+    if isinstance(event, tyro_errors.MissingArgs):
+        missing = [_flag(a.arg) if a.arg.is_positional() else f"{_flag(a.arg)} {a.arg.lowered.metavar}"
+                   for a in event.missing_arguments]
+        return "Required options: " + ", ".join(missing)
+    if isinstance(event, tyro_errors.UnrecognizedArgs):
+        return "Unrecognized options: " + ", ".join(event.tokens)
+    if isinstance(event, tyro_errors.InvalidChoice):
+        return f"invalid choice {event.value!r} for argument '{_flag(event.argument)}': one of {', '.join(event.choices)}"
+    if isinstance(event, tyro_errors.BadValue):
+        return f"{_flag(event.argument)}: " + ("takes no value" if event.reason == "fixed" else "a value is missing")
+    if isinstance(event, tyro_errors.InstantiationFailure):  # a value's own parser or the config's check refused it
+        return (f"Error parsing {_flag(event.argument)}: " if event.argument is not None else "") + event.message
+    return f"invalid arguments ({type(event).__name__})"  # an event this CLI's flags cannot raise (subcommands, mutex)
+
+
+def _reject(event: tyro_errors.ParseErrorEvent) -> None:
+    raise _Rejected(_one_line(event))
 
 
 def parse_command(cls: type, argv: Sequence[str], prog: str,
@@ -88,13 +100,10 @@ def parse_command(cls: type, argv: Sequence[str], prog: str,
     """`argv` (the words after the command's name) as `cls`; a bad flag or value raises ValueError with one line;
     --help prints the help and exits 0."""
     preset = _preset(argv, presets) if presets else None
-    err = io.StringIO()
     try:
-        with contextlib.redirect_stderr(err):
+        with tyro_errors.on_parse_error(_reject):  # tyro's parse failures as events, not its printed panel
             out = tyro.cli(_command_type(cls, presets, preset or ""), args=list(argv), prog=prog,
                            description=cls.__doc__, registry=REGISTRY)
-    except SystemExit as e:
-        if e.code in (0, None):
-            raise
-        raise ValueError(f"{prog}: {_one_line(err.getvalue())} (--help lists the flags)") from None
+    except _Rejected as e:
+        raise ValueError(f"{prog}: {e} (--help lists the flags)") from None
     return Parsed(out.config, out.dry_run)

@@ -7,12 +7,13 @@ import logging
 import os
 import re
 import select
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+import psutil
 
 from pipeline import names
 from pipeline.redact import RedactingFormatter
@@ -64,59 +65,70 @@ def console_errors_held() -> Iterator[None]:
 
 
 def all_pids() -> list[int]:
-    """Every process id /proc shows (Linux; elsewhere empty)."""
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()] if Path("/proc/self").exists() else []
+    """Every process id on this machine."""
+    return psutil.pids()
 
 
-def stat_field(pid: int, n: int) -> str | None:
-    """Field n >= 3 of /proc/<pid>/stat, numbered as proc(5) does (6: session id, 22: start time); None once it is gone."""
-    if n < 3:
-        raise ValueError(f"stat field {n}: only fields from 3 on (after the pid and the command name) are read")
+def session_id(pid: int) -> int | None:
+    """The session id of `pid` (a new session's is its leader's pid); None once it is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[n - 3]  # fields 1-2 end at the ')'
-    except (OSError, IndexError):
+        return os.getsid(pid)
+    except OSError:
         return None
 
 
+def running(pid: int) -> bool:
+    """`pid` exists and is no zombie (a zombie runs nothing)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _start_time(pid: int) -> str | None:
-    """The start time in clock ticks since boot: with the pid, an identity that a reused pid cannot fake."""
-    return stat_field(pid, 22)
+    """The start time in clock ticks since boot (proc(5)'s starttime): with the pid, an identity that a reused pid cannot
+    fake. Since boot, unlike psutil's create_time, which moves when the wall clock is set."""
+    try:
+        return str(round((psutil.Process(pid).create_time() - psutil.boot_time()) * os.sysconf("SC_CLK_TCK")))
+    except psutil.Error:
+        return None
 
 
 def processes_with_env(key: str) -> dict[int, str]:
-    """{pid: value} of the processes whose environment holds `key` (Linux /proc; elsewhere empty): how a run
-    finds the processes its Ray started, whatever their parent."""
+    """{pid: value} of the processes whose environment holds `key`: how a run finds the processes its Ray started,
+    whatever their parent."""
     found = {}
-    for pid in all_pids():  # none where there is no /proc
-        try:
-            hit = re.search(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)", Path(f"/proc/{pid}/environ").read_bytes())
-        except OSError:
-            continue
-        if hit:
-            found[pid] = hit[1].decode(errors="replace")
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            value = p.environ().get(key)
+            if value is not None:
+                found[p.pid] = value
     return found
 
 
 def stop_processes(pids: list[int], grace_s: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL what is left after `grace_s`: by pid only."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        deadline = time.time() + grace_s
-        while sig == signal.SIGTERM and time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-            time.sleep(0.1)
+    """SIGTERM, then SIGKILL what is left after `grace_s`: by pid only (psutil checks a pid was not reused)."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 def session_dirs(pid: int) -> set[str]:
     """The Ray session directories (.../session_<date>_<pid>) a process holds files open in (its logs)."""
     found = set()
-    with contextlib.suppress(OSError):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                hit = re.match(r"(.*/session_[^/]+)/", os.readlink(fd))
-                if hit:
-                    found.add(hit[1])
+    with contextlib.suppress(psutil.Error):
+        for f in psutil.Process(pid).open_files():
+            hit = re.match(r"(.*/session_[^/]+)/", f.path)
+            if hit:
+                found.add(hit[1])
     return found
 
 
@@ -150,7 +162,7 @@ def reap_orphans() -> list[int]:
 
 def _gone(pid: int, start: str) -> bool:
     """The process `pid` that started at `start` has exited (a zombie counts: it runs nothing)."""
-    return _start_time(pid) != start or stat_field(pid, 3) == "Z"
+    return _start_time(pid) != start or not running(pid)
 
 
 def watch_driver(driver: int, start: str, session: str) -> None:

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ray_env import all_pids, processes_with_env, session_dirs, stat_field, stop_processes
+from pipeline.ray_env import all_pids, processes_with_env, session_dirs, session_id, stop_processes
 
 MARKER = "L2L_TEST_CLUSTER"
 REPO = Path(__file__).resolve().parents[1]
@@ -150,10 +150,10 @@ class Cluster:
         """This cluster's processes (of one node: "head", "worker-1", ...): by session id (the agents' environment
         is overwritten by their process titles), and by the tag inherited from its line (jobs' drivers start
         sessions of their own)."""
-        sids = {str(self.sessions[node])} if node else {str(s) for s in self.sessions.values()}
+        sids = {self.sessions[node]} if node else set(self.sessions.values())
         want = f"{self.tag}/{node}" if node else f"{self.tag}/"
         tagged = {pid for pid, tag in processes_with_env(MARKER).items() if tag == want or (node is None and tag.startswith(want))}
-        return sorted(tagged | {pid for pid in all_pids() if stat_field(pid, 6) in sids})
+        return sorted(tagged | {pid for pid in all_pids() if session_id(pid) in sids})
 
     def listening(self) -> list[tuple[str, int, int]]:
         """(local address, port, pid) of every TCP socket the cluster's processes listen on (`ss -ltnp`)."""

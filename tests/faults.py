@@ -33,10 +33,9 @@ def ray_processes_of(driver: int) -> list[int]:
 def left_behind(pids: list[int], sessions: set[str]) -> list[int]:
     """Which of `pids` still run (zombies, which run nothing, aside), and every process with files open in these Ray
     session directories: what a driver's local Ray left, found after its tagged processes are gone."""
-    from pipeline.ray_env import processes_in_sessions, stat_field
+    from pipeline.ray_env import processes_in_sessions, running
 
-    running = {pid for pid in pids if stat_field(pid, 3) not in (None, "Z")}
-    return sorted(running | set(processes_in_sessions(sessions)))
+    return sorted({pid for pid in pids if running(pid)} | set(processes_in_sessions(sessions)))
 
 
 def cmdline(pid: int) -> str:

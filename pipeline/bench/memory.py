@@ -1,39 +1,25 @@
-"""Peak resident memory of this process and all its descendants (the driver + local Ray), sampled from /proc."""
+"""Peak resident memory of this process and all its descendants (the driver + local Ray), sampled with psutil."""
 
 from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
+
+import psutil
 
 
 def _tree(root: int) -> set[int]:
     """`root` and every process below it."""
-    parents: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parents.items() if pp == p and c not in tree]
-        tree.update(kids)
-        frontier.extend(kids)
-    return tree
+    return {root} | {p.pid for p in psutil.Process(root).children(recursive=True)}
 
 
 def _rss_pss(pid: int) -> tuple[int, int]:
     """(RSS, PSS) bytes of one process; PSS splits each shared page (the object store's mmap) among its users."""
     try:
-        rows = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
-    except OSError:
+        mem = psutil.Process(pid).memory_full_info()
+    except psutil.Error:
         return 0, 0
-    kb = {r.split(":")[0]: int(r.split()[1]) for r in rows if r.endswith("kB")}
-    return kb.get("Rss", 0) * 1024, kb.get("Pss", 0) * 1024
+    return mem.rss, mem.pss
 
 
 def _tree_rss(root: int) -> tuple[int, int]:
