@@ -1,5 +1,5 @@
 """A face rendered in the generator's frame, back into the full-resolution photo: the inverse of the alignment's
-similarity, a feathered face mask, and either the render itself (replace, colour matched to the photo through the
+similarity, a feathered mask (the face and wherever the edit changed the render), and either the render itself (replace, colour matched to the photo through the
 reconstruction) or only the edit's change (delta). Pixels outside the mask's support are the photo's own."""
 
 from __future__ import annotations
@@ -10,23 +10,31 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from models.faces.align import MaskConfig, face_mask
+from models.faces.align import MaskConfig, aligned_crop, blend_mask
 
 if TYPE_CHECKING:  # the type only: the configs here are read by the CLI before torch loads
     from models.generators.framing import Framing
 
-MODES = ("replace", "delta")
+MODES = ("replace", "detail", "delta")
 
 
 @dataclass(frozen=True)
 class PasteConfig:
     """How an edited face goes back into its photo."""
 
-    mode: str = "replace"  # replace: the render, colour matched (the edit at full strength, the generator's face); delta: photo + the edit's change
+    # replace: the render, colour matched (the edit at full strength, the generator's face, as sharp as its frame);
+    # detail: replace, plus the photo's detail finer than the frame holds (the labelers' frame reads the render, a
+    # viewer sees the photo's skin and hair); delta: photo + the edit's change
+    mode: str = "detail"
     mask: MaskConfig = field(default_factory=MaskConfig)
     colour: bool = True  # replace: per-channel gain and offset taking the reconstruction to the photo, applied to the edit
+    # detail: the photo's detail fades out where the edit changed the render by this many grey levels (a moved hair line
+    # left a pale double edge where the photo's old edge was added to the render's new one)
+    detail_fade: float = 24.0
 
     def __post_init__(self) -> None:
+        if self.detail_fade <= 0:
+            raise ValueError(f"--paste.detail-fade must be > 0, got {self.detail_fade}")
         if self.mode not in MODES:
             raise ValueError(f"--paste.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
@@ -48,13 +56,28 @@ def to_photo(frame: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], i
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def photo_mask(framing: Framing, size: int, m: np.ndarray, box: tuple[int, int, int, int], cfg: MaskConfig) -> np.ndarray:
-    """The feathered face mask on the photo region, (h, w) float32 in [0, 1] (drawn at 4x the frame, so the edge is smooth)."""
-    big = face_mask(framing, size * 4, cfg)
+def photo_mask(framing: Framing, size: int, m: np.ndarray, box: tuple[int, int, int, int], cfg: MaskConfig,
+               edit: np.ndarray | None = None, recon: np.ndarray | None = None) -> np.ndarray:
+    """The blend mask on the photo region, (h, w) float32 in [0, 1] (drawn at 4x the frame, so the edge is smooth)."""
+    big = blend_mask(framing, size * 4, cfg, edit, recon)
     x0, y0, x1, y1 = box
     scaled = np.diag([4.0, 4.0, 1.0]) @ np.vstack([m, [0, 0, 1]]) @ np.float64([[1, 0, x0], [0, 1, y0], [0, 0, 1]])
     return cv2.warpAffine(big, scaled[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def frame_round_trip(photo: np.ndarray, m: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The photo region as the frame holds it: aligned into `size` px and warped back (what is left of it is detail
+    finer than the frame)."""
+    crop = aligned_crop(np.clip(np.round(photo), 0, 255).astype(np.uint8), m, size)
+    return to_photo(crop, m, box)
+
+
+def detail_weight(edit: np.ndarray, recon: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], fade: float) -> np.ndarray:
+    """(h, w, 1) in [0, 1] on the photo region: 1 where the edit left the render alone, 0 where it changed it by `fade`."""
+    diff = np.abs(edit.astype(np.float32) - recon.astype(np.float32)).mean(2)
+    diff = cv2.GaussianBlur(diff, (0, 0), 0.02 * diff.shape[0])
+    return np.clip(1 - to_photo(diff, m, box, cv2.INTER_LINEAR) / fade, 0, 1)[..., None]
 
 
 def colour_fit(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,23 +90,27 @@ def colour_fit(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> tuple[np
     return gain, md - gain * ms
 
 
-def paste_face(photo: np.ndarray, edit: np.ndarray, recon: np.ndarray, m: np.ndarray, framing: Framing, cfg: PasteConfig
-               ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def paste_face(photo: np.ndarray, edit: np.ndarray, recon: np.ndarray, m: np.ndarray, framing: Framing, cfg: PasteConfig,
+               mask_edit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """`photo` (H, W, 3) float32 0..255 with one face's edit (frame uint8) blended in place; returns it, the region's mask
-    and the region."""
+    and the region. `mask_edit` (default `edit`) draws the mask's changed region: pasting the reconstruction with the
+    edit's mask gives the baseline the edit is read against."""
     size = edit.shape[0]
     box = region(m, size, photo.shape)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return photo, np.zeros((0, 0), np.float32), box
-    mask = photo_mask(framing, size, m, box, cfg.mask)
+    mask = photo_mask(framing, size, m, box, cfg.mask, edit if mask_edit is None else mask_edit, recon)
     part = photo[y0:y1, x0:x1]
     edit_r, recon_r = to_photo(edit, m, box), to_photo(recon, m, box)
     if cfg.mode == "delta":
         new = part + (edit_r - recon_r)
     else:
-        gain, offset = colour_fit(recon_r, part, mask) if cfg.colour else (np.ones(3), np.zeros(3))
-        new = edit_r * gain + offset
+        # detail: the render stands for the photo as the frame holds it, so its colour is fitted to that
+        held = frame_round_trip(photo, m, size, box) if cfg.mode == "detail" else part
+        gain, offset = colour_fit(recon_r, held, mask) if cfg.colour else (np.ones(3), np.zeros(3))
+        keep = detail_weight(edit, recon, m, box, cfg.detail_fade) if cfg.mode == "detail" else 1.0
+        new = edit_r * gain + offset + (part - held) * keep
     photo[y0:y1, x0:x1] = part * (1 - mask[..., None]) + np.clip(new, 0, 255) * mask[..., None]
     return photo, mask, box
 

@@ -108,7 +108,8 @@ class EditPhotos:
         canvas, masks = photo.astype(np.float32), {}
         for i in rows:
             if out["status"][i] == OK:
-                canvas, mask, box = paste_face(canvas, out[key][i], out["recon"][i], out["transform"][i], self.gen.framing, self.paste)
+                canvas, mask, box = paste_face(canvas, out[key][i], out["recon"][i], out["transform"][i], self.gen.framing, self.paste,
+                                               mask_edit=out["edit"][i])
                 masks[i] = (mask, box)
         return np.clip(np.round(canvas), 0, 255).astype(np.uint8), masks
 

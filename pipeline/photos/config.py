@@ -29,7 +29,7 @@ class PhotoSettings:
     project: ProjectConfig = field(default_factory=ProjectConfig)  # the latent optimisation (--project.steps ...)
     tune: TuneConfig = field(default_factory=TuneConfig)  # the per-face generator tuning (--invert tune)
     refine: RefineConfig = field(default_factory=RefineConfig)  # optional critic steps after the mapper (--refine.steps k)
-    paste: PasteConfig = field(default_factory=PasteConfig)  # replace or delta, the mask, colour matching
+    paste: PasteConfig = field(default_factory=PasteConfig)  # detail, replace or delta; the mask and its region; colour matching
     find: FindConfig = field(default_factory=FindConfig)  # the detector and which faces are edited
     limits: PhotoLimits = field(default_factory=PhotoLimits)  # file size and pixels a photo may have
     quality: int = 95  # JPEG and WebP quality of the edited photo

@@ -15,7 +15,7 @@ TARGETS = {
     "dlib_max": {"tune": ("<", 0.45)},
     "above_floor_share": (">=", 1.0),  # share of faces whose reconstruction beats the best of the random pool (SFace)
     "survives": (">=", 0.5),  # per asked attribute: the output photo's mean change (edit pasted - reconstruction pasted) / the render's
-    "photo_sface_min": {"replace": (">=", 0.84), "delta": (">=", 0.94)},  # output photo vs original, full resolution
+    "photo_sface_min": {"replace": (">=", 0.84), "detail": (">=", 0.84), "delta": (">=", 0.94)},  # output photo vs original, full resolution (detail: held to replace's)
     "seam_max": ("<=", 7.0),  # grey levels on the mask's fading ring
     "seconds_mean": {"optimize": ("<=", 60.0), "tune": ("<=", 90.0)},  # inversion per face
 }

@@ -10,6 +10,7 @@ from models.faces.align import (
     MaskConfig,
     align_matrix,
     aligned_crop,
+    blend_mask,
     face_mask,
     ffhq_quad,
     scale_of,
@@ -82,3 +83,26 @@ def test_face_mask_covers_the_face_and_fades():
     assert m.shape == (64, 64) and m.max() == pytest.approx(1.0, abs=1e-3)
     assert m[40, 32] > 0.99 and m[2, 2] == 0 and m[62, 62] == 0  # the nose is in, the corners out
     assert ((m > 0.02) & (m < 0.98)).sum() > 100  # a feathered edge, not a step
+
+
+def test_the_change_region_takes_in_what_the_edit_changed_outside_the_face():
+    recon = np.full((64, 64, 3), 100, np.uint8)
+    edit = recon.copy()
+    edit[8:16, 20:44] = 160  # the edit darkens/lightens the hair above the brows: outside the ellipse
+    face = blend_mask(DIGIFACE, 64, MaskConfig(region="face"), edit, recon)
+    change = blend_mask(DIGIFACE, 64, MaskConfig(region="change"), edit, recon)
+    assert face[12, 32] < 0.05 and change[12, 32] > 0.95
+    assert (change >= face - 1e-6).all()  # the ellipse is always in
+    assert change[40, 5] == pytest.approx(0.0, abs=1e-3)  # an unchanged cheek-side pixel outside the ellipse stays out
+    assert np.array_equal(blend_mask(DIGIFACE, 64, MaskConfig(region="change")), face_mask(DIGIFACE, 64, MaskConfig()))
+
+
+def test_the_frame_region_is_the_square_less_its_border():
+    m = blend_mask(DIGIFACE, 256, MaskConfig(region="frame", border=0.06))
+    assert m[128, 128] > 0.99 and m[0, 128] < 0.01 and m[128, 255] < 0.01
+    assert m[40, 128] > 0.5  # a hair row is in
+
+
+def test_a_mask_region_that_does_not_exist_is_refused():
+    with pytest.raises(ValueError, match="region must be one of"):
+        MaskConfig(region="hull")

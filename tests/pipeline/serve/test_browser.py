@@ -96,6 +96,7 @@ def test_slider_edits_the_face_and_a_bad_upload_is_reported(page, tmp_path):
     before, after = float(row.get_attribute("data-before")), float(row.get_attribute("data-after"))
     assert by_id("edited").get_attribute("src") != original, "the image did not change"
     assert after > before + 0.02, f"smiling read {before:.3f} -> {after:.3f} for a request towards 1"
+    assert float(row.get_attribute("data-resampled")) > 0.01  # the change as a resampled download shows it, beside it
     assert 0 < float(by_id("identity").text) < 1
 
     from selenium.webdriver.support.ui import Select
