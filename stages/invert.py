@@ -33,16 +33,21 @@ def edit_space(gen: Generator, latent_shape: tuple[int, ...] | None, asked: str 
     return asked
 
 
+def latent_size(gen: Generator, latent_shape: tuple[int, ...] | None, asked: str = "auto") -> int:
+    """Numbers in one face's flattened latent: W, or W+ where the mapper edits W+."""
+    return gen.w_dim * (gen.num_ws if edit_space(gen, latent_shape, asked) == "wplus" else 1)
+
+
 class InvertFaces:
     """Face rows with `aligned` (R, R, 3) uint8 -> `w` (the latent, flattened), `recon` (R, R, 3) uint8, `psnr`, `sface`
     (cosine), `dlib` (distance; < 0.6 is dlib's same person), `<attr>` read on the reconstruction and `photo_<attr>` on the
     aligned photo, `tuned` (the face's generator tensors, in memory only: None without). Rows whose status is not ok pass
-    with zeros."""
+    with zeros. `encoder`: each face's latent is `latents[(photo name, face)]`; a face without one gets status no-latent."""
 
     def __init__(self, generator: str | None, cfg: InvertConfig, labelers: tuple[str, ...], latent_shape: tuple[int, ...] | None = None,
-                 device: str = "cpu") -> None:
+                 latents: dict[tuple[str, int], np.ndarray] | None = None, device: str = "cpu") -> None:
         self.gen = open_generator(generator, device)
-        self.cfg, self.device = cfg, device
+        self.cfg, self.device, self.latents = cfg, device, latents or {}
         self.project = replace(cfg.project, space=edit_space(self.gen, latent_shape, cfg.project.space))
         self.loss = ReconstructionLoss(self.gen.framing, cfg.project.weights, device)
         # report(stage, step, steps) hears of every projection and tuning step (the editor's progress bar); silent by default
@@ -54,9 +59,11 @@ class InvertFaces:
         from models.identity.dlib_face import DlibFaceEmbedder
 
         self.dlib = DlibFaceEmbedder(self.gen.framing)
-        self.latent_size = self.gen.w_dim * (self.gen.num_ws if self.project.space == "wplus" else 1)
+        self.latent_size = latent_size(self.gen, latent_shape, cfg.project.space)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.cfg.method == "encoder":
+            batch = self._given(batch)
         ok = np.nonzero(batch["status"] == OK)[0]
         n, r = len(batch["status"]), self.gen.resolution
         out = {**batch, "w": np.zeros((n, self.latent_size), np.float32), "recon": np.zeros((n, r, r, 3), np.uint8),
@@ -68,7 +75,7 @@ class InvertFaces:
         if len(ok):
             t0 = time.perf_counter()
             target = from_uint8(batch["aligned"][ok], self.device)
-            ws, overrides = self.invert(target)
+            ws, overrides = self.invert(target) if self.cfg.method != "encoder" else self._lookup(batch, ok)
             out["seconds"][ok] = (time.perf_counter() - t0) / len(ok)  # faces are inverted together: each its share
             out["floor_sface"][ok] = self.projector.floor(target)
             recon = self.render(ws, overrides)
@@ -91,6 +98,20 @@ class InvertFaces:
                          for i in range(len(ws))]
         self.report("reading", 0, 0)  # the quality and attribute readings of the reconstruction follow
         return ws, overrides
+
+    def _given(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`encoder`: a face the latents do not name is a row with status no-latent (the rest of the photo goes on)."""
+        status, message = batch["status"].astype(object), batch["message"].astype(object)  # fixed-width strings would cut a new status
+        for i in np.nonzero(status == OK)[0]:
+            if (str(batch["name"][i]), int(batch["face"][i])) not in self.latents:
+                status[i], message[i] = "no-latent", f"--latents has no latent for {batch['name'][i]} face {batch['face'][i]}"
+        return {**batch, "status": status, "message": message}
+
+    def _lookup(self, batch: dict[str, np.ndarray], ok: np.ndarray) -> tuple[torch.Tensor, list[None]]:
+        """`encoder`: the given latents of the ok rows, shaped as the projection would give them."""
+        ws = np.stack([self.latents[(str(batch["name"][i]), int(batch["face"][i]))] for i in ok])
+        shape = (self.gen.num_ws, self.gen.w_dim) if self.latent_size > self.gen.w_dim else (self.gen.w_dim,)
+        return torch.from_numpy(ws.reshape(len(ok), *shape)).to(self.device), [None] * len(ok)
 
     def _tuning(self, face: int, faces: int) -> Callable[[int, int], None]:
         return lambda step, steps: self.report(f"tuning face {face + 1}/{faces}", step, steps)

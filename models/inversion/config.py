@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SPACES = ("auto", "z", "w", "wplus")
-METHODS = ("optimize", "tune")
+METHODS = ("optimize", "tune", "encoder")
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class InvertConfig:
-    """How a face becomes a latent: `optimize` projects it; `tune` then tunes the generator's weights for that face (PTI)."""
+    """How a face becomes a latent: `optimize` projects it; `tune` then tunes the generator's weights for that face (PTI);
+    `encoder` takes the latent a user's encoder (or an earlier run) made for it."""
 
-    method: str = "optimize"  # optimize | tune
+    method: str = "optimize"  # optimize | tune | encoder
     project: ProjectConfig = field(default_factory=ProjectConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
 

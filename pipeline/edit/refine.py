@@ -150,7 +150,6 @@ class Refiner:
 def open_refiner(export: str, cfg: RefineConfig, generator: str | None, device: str = "cpu") -> Refiner:
     """A Refiner with its own generator: the export read and the models opened where this runs (an actor)."""
     from models.editors.mapper import load_mapper
-
     from pipeline.made_with import export_trained
 
     _, doc = load_mapper(export)

@@ -25,7 +25,11 @@ class PhotoSettings:
     delta: tuple[str, ...] = ()  # requested changes, e.g. smiling=+0.3,young=+0.2 (attribute units)
     generator: str | None = None  # without a mapper: the generator to invert into (default: the embedded DCGAN)
     labelers: tuple[str, ...] = LABELERS  # without a mapper: the labelers that read faces (a mapper brings its own)
-    invert: str = "optimize"  # optimize: a latent only; tune: then the generator's weights for this face too (PTI; sharper, slower)
+    # optimize: a latent only; tune: then the generator's weights for this face too (PTI; sharper, slower); encoder: --latents
+    invert: str = "optimize"
+    # --invert encoder: a Parquet file (columns name, face, w: the photo's file name, the face's index, the latent) from a
+    # user's encoder run on the aligned faces, or an earlier photos output folder (edit again without inverting again)
+    latents: str | None = None
     project: ProjectConfig = field(default_factory=ProjectConfig)  # the latent optimisation (--project.steps ...)
     tune: TuneConfig = field(default_factory=TuneConfig)  # the per-face generator tuning (--invert tune)
     refine: RefineConfig = field(default_factory=RefineConfig)  # optional critic steps after the mapper (--refine.steps k)
@@ -37,6 +41,8 @@ class PhotoSettings:
     def __post_init__(self) -> None:
         if self.invert not in METHODS:
             raise ValueError(f"--invert must be one of {', '.join(METHODS)}, got {self.invert!r}")
+        if (self.invert == "encoder") != bool(self.latents):
+            raise ValueError("--invert encoder takes its latents from --latents (a Parquet file or a photos output), and only it does")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"--quality must be in 1..100, got {self.quality}")
         changes = parse_changes(self.delta)  # unparsable changes: an error here, before any model loads

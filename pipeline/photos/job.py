@@ -48,13 +48,14 @@ class PhotoPlan:
     resolution: int
     generator_id: str
     attributes: tuple[str, ...]
+    latents: dict[tuple[str, int], Any] | None = None  # --invert encoder: {(photo name, face): latent}
 
 
 def plan_photos(cfg: PhotoSettings) -> PhotoPlan:
     """Open the mapper's export and its generator once: bad input fails here, before any photo is read."""
     from models.editors.mapper import load_mapper
-    from pipeline.made_with import export_trained
     from models.open import labeler_class, open_generator
+    from pipeline.made_with import export_trained
 
     doc = load_mapper(cfg.mapper)[1] if cfg.mapper else {}
     if doc:
@@ -71,8 +72,15 @@ def plan_photos(cfg: PhotoSettings) -> PhotoPlan:
     gen = open_generator(generator)
     if not gen.framing.alignment:
         raise ValueError(f"{gen.name} does not say where it draws a face (its framing has no alignment): photos cannot be aligned to it")
-    return PhotoPlan(cfg.mapper, generator, labelers, tuple(doc["architecture"]["latent_shape"]) if doc else None, gen.framing,
-                     gen.resolution, gen.generator_id, tuple(a for n in labelers for a in labeler_class(n).attributes))
+    latent_shape = tuple(doc["architecture"]["latent_shape"]) if doc else None
+    latents = None
+    if cfg.invert == "encoder":
+        from pipeline.photos.latents import read_latents
+        from stages.invert import latent_size
+
+        latents = read_latents(cfg.latents, latent_size(gen, latent_shape, cfg.project.space))
+    return PhotoPlan(cfg.mapper, generator, labelers, latent_shape, gen.framing, gen.resolution, gen.generator_id,
+                     tuple(a for n in labelers for a in labeler_class(n).attributes), latents)
 
 
 def photo_stages(cfg: PhotoSettings, plan: PhotoPlan) -> list[tuple[Any, dict[str, Any]]]:
@@ -85,7 +93,8 @@ def photo_stages(cfg: PhotoSettings, plan: PhotoPlan) -> list[tuple[Any, dict[st
     invert = InvertConfig(cfg.invert, cfg.project, cfg.tune)
     return [(decode_photos, dict(limits=cfg.limits)),
             (FindFaces, dict(framing=plan.framing, resolution=plan.resolution, cfg=cfg.find)),
-            (InvertFaces, dict(generator=plan.generator, cfg=invert, labelers=plan.labelers, latent_shape=plan.latent_shape)),
+            (InvertFaces, dict(generator=plan.generator, cfg=invert, labelers=plan.labelers, latent_shape=plan.latent_shape,
+                               latents=plan.latents)),
             (EditPhotos, dict(generator=plan.generator, mapper=plan.mapper, changes=cfg.changes(), paste=cfg.paste, find=cfg.find,
                               labelers=plan.labelers, open_refiner=refiner, quality=cfg.quality))]
 
