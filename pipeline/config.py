@@ -15,10 +15,13 @@ IMAGE_FORMATS = ("png", "jpg", "none")
 LATENT_SPACES = ("w", "wplus")
 
 
-def check_out(out: str | None) -> None:
-    """An output given as "" (or blanks) would mean the working directory: refused, never resolved."""
+def check_out(out: str | None, local_only: str = "") -> None:
+    """An output given as "" (or blanks) would mean the working directory: refused, never resolved. `local_only` names
+    what forces a local path on a verb that writes through the local filesystem (a URI there became a folder `s3:/b/x`)."""
     if out is not None and not out.strip():
         raise ValueError("--out is empty: give the output's own directory or URI")
+    if local_only and out is not None and "://" in out:
+        raise ValueError(f"--out {out.split('?', 1)[0]}: {local_only}; give a local path (and copy it after)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class EditOneConfig:
     refine: RefineConfig = field(default_factory=RefineConfig)  # then optional critic steps (--refine.steps k; ~1 s a face on CPU)
 
     def __post_init__(self) -> None:
-        check_out(self.out)
+        check_out(self.out, "edit-one writes a local PNG")
         if self.passes < 1:
             raise ValueError(f"--passes must be >= 1, got {self.passes}")
         if not parse_changes(self.delta):  # also: unparsable changes are an error here, before any model loads

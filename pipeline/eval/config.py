@@ -33,7 +33,7 @@ class EvalConfig:
     robust: ResampleConfig = field(default_factory=ResampleConfig)  # the judge's random resamplings for the robust figure
 
     def __post_init__(self) -> None:
-        check_out(self.out)
+        check_out(self.out, "eval writes its report, plots and sheets to a local directory")
         if not self.mapper:
             raise ValueError("--mapper is empty: give a mapper export directory")
         if self.pairs not in ("first", "all", "none"):

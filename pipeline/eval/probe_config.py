@@ -29,7 +29,7 @@ class ProbeConfig:
     out: str | None = None  # default: runs/probe-<attributes>-<config hash>
 
     def __post_init__(self) -> None:
-        check_out(self.out)
+        check_out(self.out, "probe writes a local directory")
         if self.test_rows < 2 or not self.train_sizes or min(self.train_sizes) < 2:
             raise ValueError("probe needs --test-rows >= 2 and training sizes >= 2")
         if max(self.train_sizes) + self.test_rows > self.samples:

@@ -81,7 +81,7 @@ class TrainConfig:
     delta: DeltaSampling = field(default_factory=DeltaSampling)
 
     def __post_init__(self) -> None:
-        check_out(self.out)
+        check_out(self.out, "training writes a local run directory (Ray Train's checkpoints, TensorBoard)")
         if self.latents not in LATENT_SOURCES:
             raise ValueError(f"unknown --latents {self.latents!r} (choose from {', '.join(LATENT_SOURCES)})")
         if not 0 <= self.critic_floor <= 1:
@@ -124,7 +124,7 @@ class RegressorTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_out(self.out)
+        check_out(self.out, "the regressor is written to a local directory")
         if min(self.epochs, self.batch_size, self.num_workers, self.feature_actors, self.holdout_every) < 1:
             raise ValueError(f"invalid regressor training config {self}")
 

@@ -141,3 +141,13 @@ def test_every_command_line_the_docs_show_parse():
     assert len(commands) >= 20 and any(c[0] == "edit-one" for c in commands)
     for argv in commands:
         assert dry_run(shlex.join(argv)).strip().startswith("{"), argv
+
+
+@pytest.mark.parametrize("argv", [["train", "--out", "s3://b/run?endpoint_override=h:1"], ["train-regressor", "--out", "gs://b/r"],
+                                  ["eval", "--mapper", "m", "--out", "s3://b/eval"], ["probe", "--out", "s3://b/p"],
+                                  ["edit-one", "--mapper", "m", "--seed", "1", "--delta", "smiling=0.2", "--out", "s3://b/x.png"]])
+def test_a_uri_out_for_a_verb_that_writes_locally_is_one_line_before_any_work(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, err = run_main(capsys, *argv, "--dry-run")
+    assert rc == 2 and "give a local path" in err and len(err.strip().splitlines()) == 1, err
+    assert "endpoint_override" not in err and not any(tmp_path.iterdir())  # no query string echoed, no `s3:` folder made
