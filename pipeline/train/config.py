@@ -105,6 +105,14 @@ class TrainConfig:
     def run_name(self) -> str:
         return f"train-{'-'.join(self.attributes)}-{self.objective}-{config_hash(self.identity())[:8]}"
 
+    def differs_from(self, recorded: dict[str, Any]) -> list[str]:
+        """The identity fields a run directory's recorded config (its config.json "config") holds other values of; a field
+        it does not record (a newer setting) is not counted."""
+        from pipeline.config import to_jsonable
+
+        mine = to_jsonable(self.identity())
+        return sorted(k for k, v in mine.items() if k in recorded and not _json_equal(recorded[k], v))
+
 
 @dataclass(frozen=True)
 class RegressorTrainConfig:
@@ -138,3 +146,10 @@ REGRESSOR_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "tiny": {"epochs": 2, "batch_size": 8, "feature_actors": 1},
 }
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON writes them (tuples and lists alike)."""
+    import json
+
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

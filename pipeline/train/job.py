@@ -211,6 +211,20 @@ def label_stats(plan: TrainPlan, attrs: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([r[list(attrs)].to_numpy(np.float64) for r in rows])
 
 
+def _check_same_run(plan: TrainPlan) -> None:
+    """Resuming a run directory made with another config would continue someone else's model under this config's name:
+    refused in one line, naming the fields that differ."""
+    path = plan.run_dir / names.CONFIG
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text()).get("config", {})
+    differ = plan.cfg.differs_from(recorded)
+    if differ:
+        shown = ", ".join(f"{k} {recorded[k]!r} (now {to_jsonable(plan.cfg.identity())[k]!r})" for k in differ[:3])
+        raise ValueError(f"--out {plan.run_dir} holds a training run of another config ({shown}{', ...' if len(differ) > 3 else ''}): "
+                         "give another --out, or remove that run to start again")
+
+
 def run_train(cfg: TrainConfig) -> Path:
     """Check the critic, train (or resume) and export; returns the export directory."""
     from pipeline.eval.judge import Judge
@@ -218,6 +232,7 @@ def run_train(cfg: TrainConfig) -> Path:
     plan = plan_training(cfg)
     Store(str(plan.run_dir)).check_writable()
     plan.run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_run(plan)
     if not (plan.run_dir / names.CONFIG).exists():
         (plan.run_dir / names.CONFIG).write_text(json.dumps(run_header("train", plan.cfg, dataset_manifest_sha256=plan.manifest_sha256), indent=2))
     spec, h_doc = h_spec(plan)

@@ -156,3 +156,19 @@ def test_training_moves_smiling_as_requested(smiling_mapper):
                 got[name, d] = judge.compare(before, m(w, a, request(m, len(w), {"smiling": d})), {"smiling": d})["achieved"]["smiling"]
     assert got["untrained", 0.3] == 0 and got["untrained", -0.3] == 0
     assert got["trained", 0.3] > 0.05 and got["trained", -0.3] < -0.02, got
+
+
+def test_another_config_at_an_existing_run_is_refused_before_any_work(tiny_data, tiny_mapper):
+    """tiny_mapper's run directory, asked to train 3 more steps and another attribute set: one line naming the fields, and
+    the run (its config, its export) untouched."""
+    from pipeline.train.job import run_train
+
+    run = Path(tiny_data["root"]) / "mapper"
+    before = (run / "config.json").read_text(), sorted(p.name for p in run.iterdir())
+    recorded = json.loads(before[0])["config"]
+    cfg = TrainConfig(**{**TRAIN_PRESETS["tiny"], "dataset": tiny_data["dataset"], "critic": tiny_data["regressor"],
+                         "allow_weak_critic": True, "objective": "latent", "num_workers": 1, "attributes": ("young",),
+                         "steps": recorded["steps"] + 3, "out": str(run)})
+    with pytest.raises(ValueError, match=r"holds a training run of another config \(attributes .*steps"):
+        run_train(cfg)
+    assert ((run / "config.json").read_text(), sorted(p.name for p in run.iterdir())) == before
