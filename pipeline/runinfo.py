@@ -38,3 +38,15 @@ def now() -> str:
 def run_header(kind: str, cfg: Any, **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "created": now(), "config": to_jsonable(cfg), "git_revision": git_revision(),
             "packages": package_versions(), **extra}
+
+
+def write_header(directory: Path, kind: str, cfg: Any, **extra: Any) -> Path:
+    """`directory`/config.json with the run header, written whole (a temp name, then renamed): the directory's first file."""
+    import json
+
+    from pipeline import names
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{names.CONFIG}.tmp"
+    tmp.write_text(json.dumps(run_header(kind, cfg, **extra), indent=2))
+    return tmp.replace(directory / names.CONFIG)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from pipeline.config import config_hash, to_jsonable
 from pipeline.eval.probe_config import ProbeConfig
 from pipeline.redact import redact_doc
+from pipeline.runinfo import write_header
 
 
 def critic_gradients(h: torch.nn.Module, latents: Any, n: int, batch: int, rng: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -169,7 +170,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
         except ValueError as e:  # a mapper trained through a distilled critic has no exact critic to read with
             doc["mapper"]["step_scales"] = None
             print(f"  step-scale sweep skipped: {e}")
-    out.mkdir(parents=True, exist_ok=True)
+    write_header(out, "probe", cfg)
     tmp = out / ".probe.json.tmp"
     tmp.write_text(json.dumps(redact_doc(doc), indent=2))
     tmp.replace(out / "probe.json")

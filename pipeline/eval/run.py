@@ -22,6 +22,7 @@ from pipeline.eval.config import EvalConfig
 from pipeline.eval.judge import Judge, Reading
 from pipeline.made_with import export_trained, held_out_rule
 from pipeline.redact import redact_doc
+from pipeline.runinfo import write_header
 from pipeline.train.report import image_grid
 
 
@@ -146,7 +147,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     print(f"eval: reading {cfg.rows} held-out faces with the real labelers and fitting the baseline directions", flush=True)
     ev = Evaluation(cfg)
     out_dir = Path(cfg.out) if cfg.out else Path(cfg.mapper).parent / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    write_header(out_dir, "eval", cfg, holdout_every=ev.holdout_every)  # the judged faces: the export's held-out rule
     alphas: dict[str, float] = {}
     rows, todo = [], requests(ev.judged_names, cfg)
     for i, (change, s) in enumerate(todo):

@@ -31,6 +31,8 @@ def test_probe_writes_its_report_and_scores_a_mapper(tiny_data, tiny_mapper, tmp
     cfg = ProbeConfig(dataset=tiny_data["dataset"], attributes=("young", "smiling"), samples=24, test_rows=8,
                       train_sizes=(8, 16), epochs=2, batch_size=8, mapper=tiny_mapper, out=str(tmp_path / "probe"))
     doc = json.loads((run_probe(cfg) / "probe.json").read_text())
+    header = json.loads((tmp_path / "probe" / "config.json").read_text())
+    assert header["kind"] == "probe" and header["config"]["samples"] == 24 and header["git_revision"]
     assert [(r["attribute"], r["train_faces"]) for r in doc["rows"]] == [("young", 8), ("smiling", 8), ("young", 16), ("smiling", 16)]
     assert all(-1 <= r["fixed_direction"] <= 1 and -1 <= r["mlp_field"] <= 1 for r in doc["rows"])
     assert set(doc["mapper"]["cosine"]) == {"young", "smiling"}

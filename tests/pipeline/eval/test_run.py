@@ -26,6 +26,8 @@ def test_eval_reports_singles_pairs_and_passes(tiny_mapper, tiny_data, tmp_path)
     assert all(set(r[m]["ratio_check"]) == set(r["request"]) for r in report["results"] for m in ("mapper", "baseline"))
     assert report["check_views"] and all(set(s["ratio_check"]) == set(s["ratio"]) for s in report["summary"])
     on_disk = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    header = json.loads((tmp_path / "eval" / "config.json").read_text())  # the eval directory describes itself
+    assert header["kind"] == "eval" and header["config"]["mapper"] == tiny_mapper and header["holdout_every"] == 10
     assert [s["method"] for s in on_disk["summary"]][:6] == ["mapper", "baseline", "mapper-x1.5", "baseline@mapper-x1.5",
                                                              "mapper-2-pass", "baseline@mapper-2-pass"]
     md = (tmp_path / "eval" / "eval.md").read_text()
