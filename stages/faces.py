@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the type only: FindConfig is read by the CLI before torch l
 
 OK = "ok"
 EMPTY_FACE = dict(face=-1, box=np.zeros(4, np.float32), points=np.zeros((5, 2), np.float32), transform=np.zeros((2, 3), np.float64),
-                  landmark_err=np.float32(0))
+                  landmark_err=np.float32(0), fit_err=np.float32(0))
 RECHECK = 4  # the aligned crop is upsampled this much for YuNet to find its points again (the template was measured so)
 
 
@@ -102,8 +102,17 @@ class FindFaces:
             m = align_matrix(face.points, self.framing, self.resolution)
             aligned = aligned_crop(row["photo"], m, self.resolution) if status == OK else None
             out.append({**row, "face": k, "box": np.float32(face.box), "points": face.points, "transform": m, "aligned": aligned,
-                        "landmark_err": self.landmark_error(aligned), "status": status, "message": message})
+                        "landmark_err": self.landmark_error(aligned), "fit_err": self.fit_error(face.points, m), "status": status,
+                        "message": message})
         return out
+
+    def fit_error(self, points: np.ndarray, m: np.ndarray) -> np.float32:
+        """Mean distance (frame px) of the photo's own five points, through the similarity, from the template: what no
+        similarity removes (this face's shape against the generator's), the floor under landmark_err."""
+        if not self.framing.landmarks:
+            return np.float32(0)
+        moved = np.c_[np.asarray(points, np.float64), np.ones(len(points))] @ m.T
+        return np.float32(np.linalg.norm(moved - template_points(self.framing, self.resolution), axis=1).mean())
 
     def landmark_error(self, aligned: np.ndarray | None) -> np.float32:
         """Mean distance (frame px) of YuNet's five points, found again on the aligned crop, from where the generator draws
