@@ -12,7 +12,6 @@ import time
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,10 +38,10 @@ def bare_edit_ms(mapper_dir: str, n: int = 200) -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The server process's resident memory, MiB (psutil, as pipeline/bench/memory.py)."""
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def _get(url: str) -> dict[str, Any]:
