@@ -16,8 +16,11 @@ from pipeline.edit.config import parse_changes
 from pipeline.edit.one_config import EditOneConfig
 from pipeline.eval.judge import Judge
 from pipeline.made_with import export_trained
+from pipeline.runinfo import run_header
 from pipeline.train.report import image_grid
 from stages.latents import seed_z
+
+HEADER_KEY = "latent2latent"  # the PNG text chunk holding the run header
 
 
 def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], size: int = 256) -> Image.Image:
@@ -35,6 +38,19 @@ def sheet(pair: np.ndarray, titles: tuple[str, str], readings: list[list[str]], 
         for j, text in enumerate([title, *lines]):
             draw.text((i * size + 6, size + 4 + j * line), text, fill="black", font=font)
     return canvas
+
+
+def save_described(image: Image.Image, path: Path, header: dict) -> None:
+    """The sheet, written whole (a temp name, then renamed); a PNG carries its run header in a text chunk
+    (`latent2latent`), so the file says what made it as a run directory's config.json does."""
+    from PIL.PngImagePlugin import PngInfo
+
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    info = PngInfo()
+    info.add_text(HEADER_KEY, json.dumps(header))
+    tmp = path.with_name(f".{path.name}.tmp")
+    image.save(tmp, format=fmt, **({"pnginfo": info} if fmt == "PNG" else {}))
+    tmp.replace(path)
 
 
 def _robust(r: dict) -> str:
@@ -75,9 +91,10 @@ def edit_one(cfg: EditOneConfig) -> Path:
     path = Path(cfg.out or f"edit-{seed}.png")
     readings = [[f"{n} {float(x.labels[n][0]):.3f}" for n in mapper.cfg.attributes] for x in (before, r["after"])]
     readings[1] += [f"identity cos {r['identity_cos']:.3f}", _robust(r), _method(cfg)]
-    sheet(image_grid([before.images, r["after"].images]), ("before", "after: " + ", ".join(f"{k} {v:+g}" for k, v in change.items())),
-          readings).save(path)
     summary = {n: f"{float(before.labels[n][0]):.3f} -> {float(r['after'].labels[n][0]):.3f}" for n in mapper.cfg.attributes}
+    image = sheet(image_grid([before.images, r["after"].images]), ("before", "after: " + ", ".join(f"{k} {v:+g}" for k, v in change.items())),
+                  readings)
+    save_described(image, path, run_header("edit-one", cfg, seed=int(seed), readings=summary))
     print(f"wrote {path}: {json.dumps(summary)} (real labelers over {len(judge.views.names)} views; {_robust(r)}), identity cosine "
           f"{r['identity_cos']:.3f}; {_method(cfg)}: edit and judge {1000 * (t2 - t1):.0f} ms (loading models {1000 * (t1 - t0):.0f} ms)")
     return path

@@ -177,6 +177,9 @@ def test_edit_one_writes_before_after(tiny_mapper, tmp_path, capsys):
     assert img.shape[1] == 512 and img.shape[0] > 256  # before | after at 256 px each, readings printed below
     assert (img[260:] < 128).any()  # the text is there
     assert "ms (loading models" in capsys.readouterr().out
+    header = json.loads(Image.open(path).text["latent2latent"])  # the PNG says what made it
+    assert header["kind"] == "edit-one" and header["seed"] == 42 and header["config"]["delta"] == ["smiling=0.3"] and "smiling" in header["readings"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png"]  # written whole: no temp file left
     with pytest.raises(ValueError, match="unknown attribute 'beauty'"):
         edit_one(EditOneConfig(tiny_mapper, 42, ("beauty=0.3",), out=str(tmp_path / "x.png")))
 
