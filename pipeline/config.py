@@ -73,6 +73,8 @@ class DatasetConfig:
             raise ValueError(f"--psi must be in [0, 1], got {self.psi}")
         _one_of("--latent-space", self.latent_space, LATENT_SPACES)
         _one_of("--noise-mode", self.noise_mode, ("const", "none"))
+        if self.generator is None and self.noise_mode != "const":
+            raise ValueError("--noise-mode is a StyleGAN2 setting: the embedded DCGAN has no noise inputs (give --generator)")
         _one_of("--image-format", self.image_format, IMAGE_FORMATS)
         check_embedder(self.embedder)
         for name in self.labelers:

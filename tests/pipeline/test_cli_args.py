@@ -151,3 +151,9 @@ def test_a_uri_out_for_a_verb_that_writes_locally_is_one_line_before_any_work(ar
     rc, err = run_main(capsys, *argv, "--dry-run")
     assert rc == 2 and "give a local path" in err and len(err.strip().splitlines()) == 1, err
     assert "endpoint_override" not in err and not any(tmp_path.iterdir())  # no query string echoed, no `s3:` folder made
+
+
+def test_a_noise_mode_for_the_dcgan_is_refused_not_hashed(capsys):
+    rc, err = run_main(capsys, "dataset", "--noise-mode", "none", "--dry-run")
+    assert rc == 2 and "the embedded DCGAN has no noise inputs" in err and len(err.strip().splitlines()) == 1
+    assert run_main(capsys, "dataset", "--generator", "g.pkl", "--noise-mode", "none", "--dry-run")[0] == 0
