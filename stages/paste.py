@@ -1,6 +1,7 @@
 """A face rendered in the generator's frame, back into the full-resolution photo: the inverse of the alignment's
-similarity, a feathered mask (the face and wherever the edit changed the render), and either the render itself (replace, colour matched to the photo through the
-reconstruction) or only the edit's change (delta). Pixels outside the mask's support are the photo's own."""
+similarity, a feathered mask (the face and wherever the edit changed the render), and either the render (replace,
+colour matched to the photo through the reconstruction; detail: plus the photo's detail finer than the frame) or only
+the edit's change (delta). Pixels outside the mask's support are the photo's own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from models.faces.align import MaskConfig, aligned_crop, blend_mask
+from models.faces.align import MaskConfig, aligned_crop, blend_mask, change_map
 
 if TYPE_CHECKING:  # the type only: the configs here are read by the CLI before torch loads
     from models.generators.framing import Framing
@@ -27,7 +28,7 @@ class PasteConfig:
     # viewer sees the photo's skin and hair); delta: photo + the edit's change
     mode: str = "detail"
     mask: MaskConfig = field(default_factory=MaskConfig)
-    colour: bool = True  # replace: per-channel gain and offset taking the reconstruction to the photo, applied to the edit
+    colour: bool = True  # replace, detail: per-channel gain and offset taking the reconstruction to the photo, applied to the edit
     # detail: the photo's detail fades out where the edit changed the render by this many grey levels (a moved hair line
     # left a pale double edge where the photo's old edge was added to the render's new one)
     detail_fade: float = 24.0
@@ -75,9 +76,7 @@ def frame_round_trip(photo: np.ndarray, m: np.ndarray, size: int, box: tuple[int
 
 def detail_weight(edit: np.ndarray, recon: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], fade: float) -> np.ndarray:
     """(h, w, 1) in [0, 1] on the photo region: 1 where the edit left the render alone, 0 where it changed it by `fade`."""
-    diff = np.abs(edit.astype(np.float32) - recon.astype(np.float32)).mean(2)
-    diff = cv2.GaussianBlur(diff, (0, 0), 0.02 * diff.shape[0])
-    return np.clip(1 - to_photo(diff, m, box, cv2.INTER_LINEAR) / fade, 0, 1)[..., None]
+    return np.clip(1 - to_photo(change_map(edit, recon, 0.02), m, box, cv2.INTER_LINEAR) / fade, 0, 1)[..., None]
 
 
 def colour_fit(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

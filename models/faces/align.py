@@ -110,6 +110,13 @@ def frame_mask(size: int, cfg: MaskConfig = MaskConfig()) -> np.ndarray:
     return cv2.GaussianBlur(canvas, (0, 0), sigma)
 
 
+def change_map(edit: np.ndarray, recon: np.ndarray, blur: float) -> np.ndarray:
+    """(H, W) float32: how far the edit moved each pixel of the render (grey levels, channel mean), Gaussian-blurred by
+    `blur` of the side (what the mask takes in and where the paste's detail fades)."""
+    diff = np.abs(edit.astype(np.float32) - recon.astype(np.float32)).mean(2)
+    return cv2.GaussianBlur(diff, (0, 0), blur * diff.shape[0])
+
+
 def blend_mask(framing: Framing, size: int, cfg: MaskConfig = MaskConfig(), edit: np.ndarray | None = None,
                recon: np.ndarray | None = None) -> np.ndarray:
     """(size, size) float32 in [0, 1]: the mask `cfg.region` asks for; `change` needs the edit and reconstruction renders
@@ -122,8 +129,7 @@ def blend_mask(framing: Framing, size: int, cfg: MaskConfig = MaskConfig(), edit
         return frame
     if edit is None or recon is None:
         return face
-    diff = np.abs(edit.astype(np.float32) - recon.astype(np.float32)).mean(2)
-    changed = np.clip(cv2.GaussianBlur(diff, (0, 0), 0.03 * diff.shape[0]) / cfg.change_level, 0, 1)
+    changed = np.clip(change_map(edit, recon, 0.03) / cfg.change_level, 0, 1)
     changed = cv2.resize(changed, (size, size), interpolation=cv2.INTER_LINEAR)
     return np.maximum(face, changed * frame)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config import check_out, config_hash
+from pipeline.config import check_out, config_hash, to_jsonable
 
 OBJECTIVES = ("image", "latent")
 LATENT_SOURCES = ("prior", "dataset")
@@ -108,8 +109,6 @@ class TrainConfig:
     def differs_from(self, recorded: dict[str, Any]) -> list[str]:
         """The identity fields a run directory's recorded config (its config.json "config") holds other values of; a field
         it does not record (a newer setting) is not counted."""
-        from pipeline.config import to_jsonable
-
         mine = to_jsonable(self.identity())
         return sorted(k for k, v in mine.items() if k in recorded and not _json_equal(recorded[k], v))
 
@@ -150,6 +149,4 @@ REGRESSOR_PRESETS: dict[str, dict[str, Any]] = {
 
 def _json_equal(a: Any, b: Any) -> bool:
     """Equal as JSON writes them (tuples and lists alike)."""
-    import json
-
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
